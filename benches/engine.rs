@@ -1,0 +1,63 @@
+//! criterion benches for the coding hot path: the matmul kernel, one decoder step, the coder.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use s2s2s::coder::{Cdf, Encoder, SymbolCoder};
+use s2s2s::engine::Kernel;
+use s2s2s::Model;
+
+fn kernels(c: &mut Criterion) {
+    let (rows, inp, out) = (32, 256, 4096);
+    let x: Vec<f32> = (0..rows * inp).map(|i| (i % 17) as f32 * 0.1).collect();
+    let w: Vec<f32> = (0..out * inp).map(|i| (i % 13) as f32 * 0.01).collect();
+    let mut y = vec![0f32; rows * out];
+    let mut g = c.benchmark_group("matmul_32x256x4096");
+    g.throughput(Throughput::Elements((rows * inp * out) as u64));
+    for k in Kernel::available() {
+        g.bench_function(format!("{k:?}"), |b| b.iter(|| k.matmul(&x, rows, &w, inp, out, &mut y)));
+    }
+    g.finish();
+}
+
+fn step(c: &mut Criterion) {
+    let model = Model::builtin().expect("built-in model");
+    let engine = model.engine(Kernel::detect()).expect("engine");
+    let ctx: Vec<u32> = (0..128).map(|i| (i * 31 % 4000) as u32).collect();
+    let mut g = c.benchmark_group("decoder_step");
+    for streams in [1usize, 8, 32] {
+        let inputs: Vec<(&[u32], &[u32])> = (0..streams).map(|_| (ctx.as_slice(), &[][..])).collect();
+        let mut logits = Vec::new();
+        g.throughput(Throughput::Elements(streams as u64));
+        g.bench_function(format!("{streams}_streams"), |b| {
+            b.iter_batched(
+                || engine.begin_segments(&inputs),
+                |mut states| {
+                    let mut refs: Vec<_> = states.iter_mut().collect();
+                    let toks = vec![5u32; streams];
+                    for _ in 0..8 {
+                        engine.step(&mut refs, &toks, &mut logits);
+                    }
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    g.bench_function("encoder_32_streams", |b| {
+        let inputs: Vec<(&[u32], &[u32])> = (0..32).map(|_| (ctx.as_slice(), &[][..])).collect();
+        b.iter(|| engine.begin_segments(&inputs))
+    });
+    g.finish();
+}
+
+fn coder(c: &mut Criterion) {
+    let logits: Vec<f32> = (0..4096).map(|i| ((i * 7919) % 1000) as f32 * 0.01).collect();
+    let mut cdf = Cdf::default();
+    c.bench_function("cdf_from_logits_4096", |b| b.iter(|| cdf.from_logits(&logits)));
+    cdf.from_logits(&logits);
+    c.bench_function("range_encode_symbol", |b| {
+        let mut enc = Encoder::default();
+        b.iter(|| enc.code(&cdf, 1234).unwrap())
+    });
+}
+
+criterion_group!(benches, kernels, step, coder);
+criterion_main!(benches);

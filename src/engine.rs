@@ -1,0 +1,571 @@
+//! The coding engine: a deterministic CPU implementation of the model's inference.
+//!
+//! Every number that reaches the entropy coder is computed here with a fixed operation order:
+//! dot products reduce over 16 lanes and then a fixed tree, no fused multiply-add, `exp` is our
+//! own polynomial, position buckets are integers. Rows never interact, so the result of one
+//! stream does not depend on how many streams are batched together, on the thread count, or on
+//! which SIMD width the compiler picked. candle (see `model.rs`) defines and cross-checks the
+//! same network; this module is what compression and decompression run.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::model::{bucket_bidir, bucket_causal, Config};
+
+const LANES: usize = 16;
+
+/// Dot product with a fixed reduction order (16 lane accumulators, then a fixed tree).
+#[inline(always)]
+fn dot_body(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let mut acc = [0f32; LANES];
+    let (ac, bc) = (a[..n].chunks_exact(LANES), b[..n].chunks_exact(LANES));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for k in 0..LANES {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    for k in 0..ar.len() {
+        acc[k] += ar[k] * br[k];
+    }
+    let mut w = LANES;
+    while w > 1 {
+        w /= 2;
+        for k in 0..w {
+            acc[k] += acc[k + w];
+        }
+    }
+    acc[0]
+}
+
+fn matmul_portable(x: &[f32], rows: usize, w: &[f32], inp: usize, out: usize, y: &mut [f32]) {
+    for r in 0..rows {
+        let xr = &x[r * inp..(r + 1) * inp];
+        for j in 0..out {
+            y[r * out + j] = dot_body(xr, &w[j * inp..(j + 1) * inp]);
+        }
+    }
+}
+
+/// Adds the scalar tail to the lane sums and reduces them exactly as `dot_body` does.
+#[inline(always)]
+fn finish_lanes(mut acc: [f32; LANES], a: &[f32], b: &[f32], from: usize) -> f32 {
+    for k in 0..a.len() - from {
+        acc[k] += a[from + k] * b[from + k];
+    }
+    let mut w = LANES;
+    while w > 1 {
+        w /= 2;
+        for k in 0..w {
+            acc[k] += acc[k + w];
+        }
+    }
+    acc[0]
+}
+
+/// SIMD kernels with the 16-lane semantics of `dot_body`: each lane accumulates the same
+/// products in the same order whatever the register width, and mul and add stay separate.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{finish_lanes, LANES};
+    use std::arch::x86_64::*;
+
+    macro_rules! kernel {
+        ($name:ident, $feat:literal, $v:ty, $w:expr, $rb:expr, $zero:ident, $load:ident, $mul:ident, $add:ident, $store:ident) => {
+            #[target_feature(enable = $feat)]
+            pub unsafe fn $name(x: &[f32], rows: usize, w: &[f32], inp: usize, out: usize, y: &mut [f32]) {
+                const N: usize = LANES / $w;
+                let body = inp - inp % LANES;
+                let mut r = 0;
+                while r < rows {
+                    let rb = $rb.min(rows - r);
+                    for j in 0..out {
+                        let wj = &w[j * inp..(j + 1) * inp];
+                        let mut acc: [[$v; N]; $rb] = [[$zero(); N]; $rb];
+                        let mut i = 0;
+                        while i < body {
+                            let mut wv: [$v; N] = [$zero(); N];
+                            for n in 0..N {
+                                wv[n] = $load(wj.as_ptr().add(i + n * $w));
+                            }
+                            for q in 0..rb {
+                                let xp = x.as_ptr().add((r + q) * inp + i);
+                                for n in 0..N {
+                                    acc[q][n] = $add(acc[q][n], $mul($load(xp.add(n * $w)), wv[n]));
+                                }
+                            }
+                            i += LANES;
+                        }
+                        for q in 0..rb {
+                            let mut lanes = [0f32; LANES];
+                            for n in 0..N {
+                                $store(lanes.as_mut_ptr().add(n * $w), acc[q][n]);
+                            }
+                            let xr = &x[(r + q) * inp..(r + q + 1) * inp];
+                            y[(r + q) * out + j] = finish_lanes(lanes, xr, wj, body);
+                        }
+                    }
+                    r += rb;
+                }
+            }
+        };
+    }
+
+    kernel!(matmul_sse2, "sse2", __m128, 4, 2, _mm_setzero_ps, _mm_loadu_ps, _mm_mul_ps, _mm_add_ps, _mm_storeu_ps);
+    kernel!(matmul_avx2, "avx2", __m256, 8, 4, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_storeu_ps);
+    kernel!(matmul_avx512, "avx512f", __m512, 16, 4, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_storeu_ps);
+}
+
+/// Which compiled variant of the kernels runs. All give identical bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// Plain Rust, any CPU.
+    Portable,
+    Sse2,
+    Avx2,
+    Avx512,
+}
+
+impl Kernel {
+    /// The fastest variant this CPU supports.
+    pub fn detect() -> Self {
+        *Self::available().last().expect("portable is always available")
+    }
+
+    /// Every variant this CPU can run, slowest first.
+    pub fn available() -> Vec<Self> {
+        #[allow(unused_mut)]
+        let mut v = vec![Kernel::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            v.push(Kernel::Sse2);
+            if std::arch::is_x86_feature_detected!("avx2") {
+                v.push(Kernel::Avx2);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                v.push(Kernel::Avx512);
+            }
+        }
+        v
+    }
+
+    /// `y = x · wᵀ` for `rows` rows of `x` (`rows × inp`) and `w` (`out × inp`).
+    pub fn matmul(self, x: &[f32], rows: usize, w: &[f32], inp: usize, out: usize, y: &mut [f32]) {
+        assert!(x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
+        match self {
+            // SAFETY: bounds are asserted above; a variant is only used when the CPU has it.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Sse2 => unsafe { x86::matmul_sse2(x, rows, w, inp, out, y) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { x86::matmul_avx2(x, rows, w, inp, out, y) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { x86::matmul_avx512(x, rows, w, inp, out, y) },
+            _ => matmul_portable(x, rows, w, inp, out, y),
+        }
+    }
+
+    /// Dot product with the same semantics as one `matmul` entry.
+    pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        let mut y = [0f32];
+        let n = a.len().min(b.len());
+        self.matmul(&a[..n], 1, &b[..n], n, 1, &mut y);
+        y[0]
+    }
+}
+
+/// `e^x` from basic IEEE operations only, so every machine gets the same bits.
+/// Relative error about 2e-7 on the range used (x <= 0).
+pub fn exp_det(x: f32) -> f32 {
+    if x < -87.0 {
+        return 0.0;
+    }
+    let x = x.min(88.0);
+    let n = (x * std::f32::consts::LOG2_E).round();
+    let r = (x - n * 0.693_145_75) - n * 1.428_606_8e-6;
+    // Taylor/minimax polynomial of e^r on |r| <= ln2/2
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (0.166_666_67 + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
+    f32::from_bits(((n as i32 + 127) as u32) << 23) * p
+}
+
+/// RMS normalisation of each row in place.
+fn rms_norm(x: &mut [f32], d: usize, w: &[f32]) {
+    for row in x.chunks_exact_mut(d) {
+        let ss = dot_body(row, row);
+        let s = 1.0 / (ss / d as f32 + 1e-6).sqrt();
+        for (v, g) in row.iter_mut().zip(w) {
+            *v = *v * s * *g;
+        }
+    }
+}
+
+/// Softmax of one row in place (own `exp`, sequential sum).
+fn softmax(s: &mut [f32]) {
+    let m = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut tot = 0.0;
+    for v in s.iter_mut() {
+        *v = exp_det(*v - m);
+        tot += *v;
+    }
+    let inv = 1.0 / tot;
+    for v in s.iter_mut() {
+        *v *= inv;
+    }
+}
+
+struct Attn {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    o: Vec<f32>,
+}
+
+struct Ffn {
+    wi0: Vec<f32>,
+    wi1: Vec<f32>,
+    wo: Vec<f32>,
+}
+
+struct EncLayer {
+    attn_norm: Vec<f32>,
+    attn: Attn,
+    ffn_norm: Vec<f32>,
+    ffn: Ffn,
+}
+
+struct DecLayer {
+    self_norm: Vec<f32>,
+    self_attn: Attn,
+    cross_norm: Vec<f32>,
+    cross_attn: Attn,
+    ffn_norm: Vec<f32>,
+    ffn: Ffn,
+}
+
+/// The model's weights in f32, laid out for the engine.
+pub struct Engine {
+    pub cfg: Config,
+    kernel: Kernel,
+    embed: Vec<f32>,
+    enc_rel: Vec<f32>,
+    dec_rel: Vec<f32>,
+    enc: Vec<EncLayer>,
+    dec: Vec<DecLayer>,
+    enc_norm: Vec<f32>,
+    dec_norm: Vec<f32>,
+}
+
+/// Per-stream state while decoding one segment.
+pub struct StreamState {
+    /// Cross-attention keys and values per decoder layer (`n_enc × d`).
+    cross_k: Vec<Vec<f32>>,
+    cross_v: Vec<Vec<f32>>,
+    n_enc: usize,
+    /// Self-attention cache per decoder layer (`pos × d`).
+    self_k: Vec<Vec<f32>>,
+    self_v: Vec<Vec<f32>>,
+    /// Position of the next decoder input.
+    pub pos: usize,
+}
+
+impl Engine {
+    /// Builds the engine from named f32 tensors (PyTorch layout: linear weights are `out × in`).
+    pub fn from_tensors(cfg: Config, mut t: HashMap<String, Vec<f32>>, kernel: Kernel) -> Result<Self> {
+        let d = cfg.d_model;
+        let mut take = |name: &str, len: usize| -> Result<Vec<f32>> {
+            let v = t.remove(name).ok_or_else(|| Error::Model(format!("missing tensor {name}")))?;
+            if v.len() != len {
+                return Err(Error::Model(format!("tensor {name} has {} values, expected {len}", v.len())));
+            }
+            Ok(v)
+        };
+        let (f, h) = (cfg.d_ff, cfg.n_heads);
+        let attn = |take: &mut dyn FnMut(&str, usize) -> Result<Vec<f32>>, p: &str| -> Result<Attn> {
+            Ok(Attn {
+                q: take(&format!("{p}.q.weight"), d * d)?,
+                k: take(&format!("{p}.k.weight"), d * d)?,
+                v: take(&format!("{p}.v.weight"), d * d)?,
+                o: take(&format!("{p}.o.weight"), d * d)?,
+            })
+        };
+        let ffn = |take: &mut dyn FnMut(&str, usize) -> Result<Vec<f32>>, p: &str| -> Result<Ffn> {
+            Ok(Ffn {
+                wi0: take(&format!("{p}.wi0.weight"), f * d)?,
+                wi1: take(&format!("{p}.wi1.weight"), f * d)?,
+                wo: take(&format!("{p}.wo.weight"), d * f)?,
+            })
+        };
+        let mut enc = Vec::new();
+        for i in 0..cfg.enc_layers {
+            enc.push(EncLayer {
+                attn_norm: take(&format!("enc.{i}.attn_norm.weight"), d)?,
+                attn: attn(&mut take, &format!("enc.{i}.attn"))?,
+                ffn_norm: take(&format!("enc.{i}.ffn_norm.weight"), d)?,
+                ffn: ffn(&mut take, &format!("enc.{i}.ffn"))?,
+            });
+        }
+        let mut dec = Vec::new();
+        for i in 0..cfg.dec_layers {
+            dec.push(DecLayer {
+                self_norm: take(&format!("dec.{i}.self_norm.weight"), d)?,
+                self_attn: attn(&mut take, &format!("dec.{i}.self_attn"))?,
+                cross_norm: take(&format!("dec.{i}.cross_norm.weight"), d)?,
+                cross_attn: attn(&mut take, &format!("dec.{i}.cross_attn"))?,
+                ffn_norm: take(&format!("dec.{i}.ffn_norm.weight"), d)?,
+                ffn: ffn(&mut take, &format!("dec.{i}.ffn"))?,
+            });
+        }
+        Ok(Self {
+            embed: take("embed.weight", (cfg.vocab + 2) * d)?,
+            enc_rel: take("enc_rel.weight", 32 * h)?,
+            dec_rel: take("dec_rel.weight", 16 * h)?,
+            enc_norm: take("enc_norm.weight", d)?,
+            dec_norm: take("dec_norm.weight", d)?,
+            enc,
+            dec,
+            cfg,
+            kernel,
+        })
+    }
+
+    /// The kernel variant in use.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// Same weights, another kernel variant (for tests and benchmarks).
+    pub fn set_kernel(&mut self, kernel: Kernel) {
+        self.kernel = kernel;
+    }
+
+    fn mm(&self, x: &[f32], rows: usize, w: &[f32], inp: usize, out: usize) -> Vec<f32> {
+        let mut y = vec![0f32; rows * out];
+        self.kernel.matmul(x, rows, w, inp, out, &mut y);
+        y
+    }
+
+    fn embed_rows(&self, ids: &[u32]) -> Vec<f32> {
+        let d = self.cfg.d_model;
+        let mut x = Vec::with_capacity(ids.len() * d);
+        for &id in ids {
+            x.extend_from_slice(&self.embed[id as usize * d..(id as usize + 1) * d]);
+        }
+        x
+    }
+
+    fn ffn(&self, f: &Ffn, y: &[f32], rows: usize) -> Vec<f32> {
+        let (d, ff) = (self.cfg.d_model, self.cfg.d_ff);
+        let mut a = self.mm(y, rows, &f.wi0, d, ff);
+        let b = self.mm(y, rows, &f.wi1, d, ff);
+        for (a, b) in a.iter_mut().zip(&b) {
+            *a = a.max(0.0) * *b;
+        }
+        self.mm(&a, rows, &f.wo, ff, d)
+    }
+
+    /// Starts a segment for several streams at once: runs the encoder over each stream's
+    /// `context ++ [SEP] ++ latent` and prepares its decoder state. Returns one state per input.
+    pub fn begin_segments(&self, inputs: &[(&[u32], &[u32])]) -> Vec<StreamState> {
+        let c = &self.cfg;
+        let (d, h) = (c.d_model, c.n_heads);
+        let dh = d / h;
+        let scale = 1.0 / (dh as f32).sqrt();
+        let seqs: Vec<Vec<u32>> = inputs
+            .iter()
+            .map(|(ctx, lat)| {
+                let mut s = ctx.to_vec();
+                s.push(c.sep_id());
+                s.extend_from_slice(lat);
+                s
+            })
+            .collect();
+        let all: Vec<u32> = seqs.iter().flatten().copied().collect();
+        let rows = all.len();
+        let mut x = self.embed_rows(&all);
+        for l in &self.enc {
+            let mut y = x.clone();
+            rms_norm(&mut y, d, &l.attn_norm);
+            let q = self.mm(&y, rows, &l.attn.q, d, d);
+            let k = self.mm(&y, rows, &l.attn.k, d, d);
+            let v = self.mm(&y, rows, &l.attn.v, d, d);
+            let mut ctx = vec![0f32; rows * d];
+            let mut start = 0;
+            for s in &seqs {
+                let n = s.len();
+                let mut scores = vec![0f32; n];
+                for hd in 0..h {
+                    for i in 0..n {
+                        let qi = &q[(start + i) * d + hd * dh..(start + i) * d + (hd + 1) * dh];
+                        for (j, sc) in scores.iter_mut().enumerate() {
+                            let kj = &k[(start + j) * d + hd * dh..(start + j) * d + (hd + 1) * dh];
+                            let b = bucket_bidir(j as i64 - i as i64);
+                            *sc = self.kernel.dot(qi, kj) * scale + self.enc_rel[b * h + hd];
+                        }
+                        softmax(&mut scores);
+                        let out = &mut ctx[(start + i) * d + hd * dh..(start + i) * d + (hd + 1) * dh];
+                        for (j, p) in scores.iter().enumerate() {
+                            let vj = &v[(start + j) * d + hd * dh..(start + j) * d + (hd + 1) * dh];
+                            for (o, vv) in out.iter_mut().zip(vj) {
+                                *o += p * vv;
+                            }
+                        }
+                    }
+                }
+                start += n;
+            }
+            let o = self.mm(&ctx, rows, &l.attn.o, d, d);
+            for (a, b) in x.iter_mut().zip(&o) {
+                *a += b;
+            }
+            let mut y = x.clone();
+            rms_norm(&mut y, d, &l.ffn_norm);
+            let f = self.ffn(&l.ffn, &y, rows);
+            for (a, b) in x.iter_mut().zip(&f) {
+                *a += b;
+            }
+        }
+        rms_norm(&mut x, d, &self.enc_norm);
+        let ks: Vec<Vec<f32>> = self.dec.iter().map(|l| self.mm(&x, rows, &l.cross_attn.k, d, d)).collect();
+        let vs: Vec<Vec<f32>> = self.dec.iter().map(|l| self.mm(&x, rows, &l.cross_attn.v, d, d)).collect();
+        let mut out = Vec::with_capacity(seqs.len());
+        let mut start = 0;
+        for s in &seqs {
+            let n = s.len();
+            let seg = |m: &Vec<f32>| m[start * d..(start + n) * d].to_vec();
+            out.push(StreamState {
+                cross_k: ks.iter().map(seg).collect(),
+                cross_v: vs.iter().map(seg).collect(),
+                n_enc: n,
+                self_k: vec![Vec::with_capacity(c.segment * d); self.dec.len()],
+                self_v: vec![Vec::with_capacity(c.segment * d); self.dec.len()],
+                pos: 0,
+            });
+            start += n;
+        }
+        out
+    }
+
+    /// One decoder step for several streams: feeds each stream's next input token and writes
+    /// the logits over the text vocabulary (`streams.len() × vocab`) into `logits`.
+    pub fn step(&self, streams: &mut [&mut StreamState], inputs: &[u32], logits: &mut Vec<f32>) {
+        let c = &self.cfg;
+        let (d, h) = (c.d_model, c.n_heads);
+        let dh = d / h;
+        let scale = 1.0 / (dh as f32).sqrt();
+        let rows = streams.len();
+        let mut x = self.embed_rows(inputs);
+        for (li, l) in self.dec.iter().enumerate() {
+            // self-attention with the cache
+            let mut y = x.clone();
+            rms_norm(&mut y, d, &l.self_norm);
+            let q = self.mm(&y, rows, &l.self_attn.q, d, d);
+            let k = self.mm(&y, rows, &l.self_attn.k, d, d);
+            let v = self.mm(&y, rows, &l.self_attn.v, d, d);
+            let mut ctx = vec![0f32; rows * d];
+            for (r, s) in streams.iter_mut().enumerate() {
+                s.self_k[li].extend_from_slice(&k[r * d..(r + 1) * d]);
+                s.self_v[li].extend_from_slice(&v[r * d..(r + 1) * d]);
+                let t = s.pos;
+                let mut scores = vec![0f32; t + 1];
+                for hd in 0..h {
+                    let qi = &q[r * d + hd * dh..r * d + (hd + 1) * dh];
+                    for (j, sc) in scores.iter_mut().enumerate() {
+                        let kj = &s.self_k[li][j * d + hd * dh..j * d + (hd + 1) * dh];
+                        *sc = self.kernel.dot(qi, kj) * scale + self.dec_rel[bucket_causal(t - j) * h + hd];
+                    }
+                    softmax(&mut scores);
+                    let out = &mut ctx[r * d + hd * dh..r * d + (hd + 1) * dh];
+                    for (j, p) in scores.iter().enumerate() {
+                        let vj = &s.self_v[li][j * d + hd * dh..j * d + (hd + 1) * dh];
+                        for (o, vv) in out.iter_mut().zip(vj) {
+                            *o += p * vv;
+                        }
+                    }
+                }
+            }
+            let o = self.mm(&ctx, rows, &l.self_attn.o, d, d);
+            for (a, b) in x.iter_mut().zip(&o) {
+                *a += b;
+            }
+            // cross-attention over the segment's encoder output
+            let mut y = x.clone();
+            rms_norm(&mut y, d, &l.cross_norm);
+            let q = self.mm(&y, rows, &l.cross_attn.q, d, d);
+            let mut ctx = vec![0f32; rows * d];
+            for (r, s) in streams.iter().enumerate() {
+                let mut scores = vec![0f32; s.n_enc];
+                for hd in 0..h {
+                    let qi = &q[r * d + hd * dh..r * d + (hd + 1) * dh];
+                    for (j, sc) in scores.iter_mut().enumerate() {
+                        *sc = self.kernel.dot(qi, &s.cross_k[li][j * d + hd * dh..j * d + (hd + 1) * dh]) * scale;
+                    }
+                    softmax(&mut scores);
+                    let out = &mut ctx[r * d + hd * dh..r * d + (hd + 1) * dh];
+                    for (j, p) in scores.iter().enumerate() {
+                        let vj = &s.cross_v[li][j * d + hd * dh..j * d + (hd + 1) * dh];
+                        for (o, vv) in out.iter_mut().zip(vj) {
+                            *o += p * vv;
+                        }
+                    }
+                }
+            }
+            let o = self.mm(&ctx, rows, &l.cross_attn.o, d, d);
+            for (a, b) in x.iter_mut().zip(&o) {
+                *a += b;
+            }
+            let mut y = x.clone();
+            rms_norm(&mut y, d, &l.ffn_norm);
+            let f = self.ffn(&l.ffn, &y, rows);
+            for (a, b) in x.iter_mut().zip(&f) {
+                *a += b;
+            }
+        }
+        for s in streams.iter_mut() {
+            s.pos += 1;
+        }
+        rms_norm(&mut x, d, &self.dec_norm);
+        logits.resize(rows * c.vocab, 0.0);
+        self.kernel.matmul(&x, rows, &self.embed, d, c.vocab, logits);
+        let out_scale = 1.0 / (d as f32).sqrt();
+        for v in logits.iter_mut() {
+            *v *= out_scale;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_matches_libm_closely() {
+        let mut x = -80.0f32;
+        while x <= 0.0 {
+            let (a, b) = (exp_det(x), x.exp());
+            assert!(((a - b) / b).abs() < 1e-6, "{x}: {a} vs {b}");
+            x += 0.01;
+        }
+        assert_eq!(exp_det(0.0), 1.0);
+        assert_eq!(exp_det(-100.0), 0.0);
+    }
+
+    #[test]
+    fn kernels_agree_bit_for_bit() {
+        let (inp, out) = (75, 37);
+        let w: Vec<f32> = (0..inp * out).map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-3).collect();
+        let x: Vec<f32> = (0..9 * inp).map(|i| ((i * 104_729 % 997) as f32 - 498.0) * 1e-2).collect();
+        let mut reference = vec![0f32; 9 * out];
+        Kernel::Portable.matmul(&x, 9, &w, inp, out, &mut reference);
+        for k in Kernel::available() {
+            for rows in 1..=9 {
+                let mut y = vec![0f32; rows * out];
+                k.matmul(&x, rows, &w, inp, out, &mut y);
+                let same = y.iter().zip(&reference).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{k:?} with {rows} rows differs");
+            }
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! The `s2s2s` command line: parses arguments, opens files, reports. The work is in the library.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use s2s2s::{bench, pipeline, Codec, Model, Options, Stats};
+
+/// Lossless text compressor: a T5 encoder-decoder predicts each token, a range coder codes it.
+#[derive(Parser)]
+#[command(name = "s2s2s", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Model directory (tokenizer.json, config.json, model.safetensors) instead of the built-in one.
+    #[arg(long, global = true, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Worker threads (0 = all cores). The output does not depend on it.
+    #[arg(short = 'T', long, global = true, default_value_t = 0)]
+    threads: usize,
+    /// Print nothing but errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Print sizes and speeds.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+}
+
+#[derive(Args)]
+struct OutputArgs {
+    /// Files to process; none or `-` means standard input to standard output.
+    files: Vec<PathBuf>,
+    /// Write to this file (one input only).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Write to standard output.
+    #[arg(short = 'c', long)]
+    stdout: bool,
+    /// Overwrite existing output files.
+    #[arg(short, long)]
+    force: bool,
+    /// Remove each source file after its output is complete.
+    #[arg(long)]
+    rm: bool,
+    /// Keep source files (the default; accepted for compatibility).
+    #[arg(short, long)]
+    keep: bool,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Compress FILE to FILE.s2s.
+    #[command(visible_alias = "c")]
+    Compress(OutputArgs),
+    /// Decompress FILE.s2s to FILE.
+    #[command(visible_alias = "d")]
+    Decompress(OutputArgs),
+    /// Verify .s2s files by decompressing them without writing anything.
+    #[command(visible_alias = "t")]
+    Test { files: Vec<PathBuf> },
+    /// Show sizes, ratio, model, blocks by method, latent usage and mismatches of .s2s files.
+    Info { files: Vec<PathBuf> },
+    /// Compare s2s2s with gzip, bzip2, xz and zstd on files (one table, one run).
+    Bench { files: Vec<PathBuf> },
+    /// Train the byte-level BPE tokenizer on the corpus' training split.
+    TrainTokenizer {
+        #[arg(long, default_value = "../shared/corpus")]
+        corpus: PathBuf,
+        #[arg(long, default_value_t = 4096)]
+        vocab: usize,
+        /// Bytes read from each source.
+        #[arg(long, default_value_t = 4_000_000)]
+        max_bytes: usize,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+const SUFFIX: &str = ".s2s";
+
+fn threads(n: usize) -> usize {
+    if n == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        n
+    }
+}
+
+fn load_codec(common: &Common) -> Result<Codec> {
+    let model = match &common.model {
+        Some(dir) => Model::load(dir).with_context(|| format!("loading model from {}", dir.display()))?,
+        None => Model::builtin().context("loading the built-in model")?,
+    };
+    Ok(Codec::new(model)?)
+}
+
+fn progress_bar(len: Option<u64>, quiet: bool) -> ProgressBar {
+    let big = len.is_none_or(|l| l > 256 << 10);
+    if quiet || !big || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = match len {
+        Some(l) => ProgressBar::new(l),
+        None => ProgressBar::new_spinner(),
+    };
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .expect("valid template"),
+    );
+    pb
+}
+
+/// Where one input goes.
+enum Sink {
+    Stdout,
+    File(PathBuf),
+}
+
+fn is_stdin(p: &Path) -> bool {
+    p.as_os_str() == "-"
+}
+
+fn output_for(input: &Path, args: &OutputArgs, compress: bool) -> Result<Sink> {
+    if args.stdout || is_stdin(input) && args.output.is_none() {
+        return Ok(Sink::Stdout);
+    }
+    if let Some(o) = &args.output {
+        return Ok(if is_stdin(o) { Sink::Stdout } else { Sink::File(o.clone()) });
+    }
+    let name = input.as_os_str().to_string_lossy();
+    if compress {
+        if name.ends_with(SUFFIX) {
+            bail!("{}: already has the {SUFFIX} suffix", input.display());
+        }
+        let mut s = input.as_os_str().to_owned();
+        s.push(SUFFIX);
+        Ok(Sink::File(s.into()))
+    } else {
+        match name.strip_suffix(SUFFIX) {
+            Some(stem) if !stem.is_empty() && !stem.ends_with('/') => Ok(Sink::File(PathBuf::from(stem))),
+            _ => bail!("{}: unknown suffix (expected {SUFFIX}); use -o or -c", input.display()),
+        }
+    }
+}
+
+/// Runs `work` from `input` to `sink`, writing files through a temporary file renamed at the end.
+fn process(
+    input: &Path,
+    sink: &Sink,
+    force: bool,
+    work: &dyn Fn(&mut dyn Read, &mut dyn Write, Option<u64>) -> Result<Stats>,
+) -> Result<Stats> {
+    let (mut reader, len): (Box<dyn Read>, Option<u64>) = if is_stdin(input) {
+        (Box::new(std::io::stdin().lock()), None)
+    } else {
+        let f = File::open(input).with_context(|| format!("{}: cannot open", input.display()))?;
+        let meta = f.metadata()?;
+        if meta.is_dir() {
+            bail!("{}: is a directory", input.display());
+        }
+        (Box::new(BufReader::with_capacity(1 << 20, f)), Some(meta.len()))
+    };
+    match sink {
+        Sink::Stdout => {
+            let stdout = std::io::stdout();
+            let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
+            let stats = work(&mut reader, &mut w, len)?;
+            w.flush()?;
+            Ok(stats)
+        }
+        Sink::File(out) => {
+            if out.exists() && !force {
+                bail!("{}: already exists; use -f to overwrite", out.display());
+            }
+            let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let tmp = tempfile::Builder::new()
+                .prefix(".s2s2s-")
+                .suffix(".tmp")
+                .tempfile_in(dir)
+                .with_context(|| format!("{}: cannot create a file in this directory", dir.display()))?;
+            let mut w = BufWriter::with_capacity(1 << 20, tmp);
+            let stats = work(&mut reader, &mut w, len)?;
+            let tmp = w.into_inner().map_err(|e| e.into_error())?;
+            tmp.as_file().sync_all()?;
+            if force {
+                tmp.persist(out)
+            } else {
+                tmp.persist_noclobber(out)
+            }
+            .map_err(|e| e.error)
+            .with_context(|| format!("{}: cannot write", out.display()))?;
+            Ok(stats)
+        }
+    }
+}
+
+fn report(common: &Common, what: &str, name: &Path, stats: &Stats, secs: f64, compress: bool) {
+    if common.quiet || !common.verbose {
+        return;
+    }
+    let (orig, packed) = if compress {
+        (stats.input_bytes, stats.output_bytes)
+    } else {
+        (stats.output_bytes, stats.input_bytes)
+    };
+    eprintln!(
+        "{}: {what} {orig} -> {packed} bytes, {:.3} bits/byte, {:.1} KB/s",
+        name.display(),
+        8.0 * packed as f64 / orig.max(1) as f64,
+        orig as f64 / 1000.0 / secs.max(1e-9)
+    );
+}
+
+fn run_files(common: &Common, args: &OutputArgs, compress: bool) -> Result<()> {
+    let files = if args.files.is_empty() { vec![PathBuf::from("-")] } else { args.files.clone() };
+    if args.output.is_some() && files.len() > 1 {
+        bail!("-o takes one input file");
+    }
+    let codec = load_codec(common)?;
+    let threads = threads(common.threads);
+    let opts = Options { threads, ..Options::default() };
+    let mut failed = false;
+    for input in &files {
+        let result = (|| -> Result<()> {
+            let sink = output_for(input, args, compress)?;
+            if compress && matches!(sink, Sink::Stdout) && std::io::stdout().is_terminal() && !args.force {
+                bail!("refusing to write compressed data to a terminal; use -o, redirect, or -f");
+            }
+            let t = Instant::now();
+            let stats = process(input, &sink, args.force, &|r, w, len| {
+                let pb = progress_bar(len, common.quiet);
+                let tick = |n: u64| pb.set_position(n);
+                let stats = if compress {
+                    pipeline::compress(&codec, &mut &mut *r, &mut &mut *w, &opts, &tick)
+                } else {
+                    pipeline::decompress(&codec, &mut &mut *r, Some(w), threads, &tick)
+                };
+                pb.finish_and_clear();
+                Ok(stats?)
+            })
+            .with_context(|| input.display().to_string())?;
+            report(common, if compress { "compressed" } else { "decompressed" }, input, &stats, t.elapsed().as_secs_f64(), compress);
+            if args.rm && !is_stdin(input) && matches!(sink, Sink::File(_)) {
+                std::fs::remove_file(input).with_context(|| format!("{}: cannot remove", input.display()))?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            eprintln!("s2s2s: {e:#}");
+            failed = true;
+        }
+    }
+    if failed {
+        bail!("some files failed");
+    }
+    Ok(())
+}
+
+fn open(input: &Path) -> Result<Box<dyn Read>> {
+    Ok(if is_stdin(input) {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(BufReader::new(File::open(input).with_context(|| format!("{}: cannot open", input.display()))?))
+    })
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let common = &cli.common;
+    match &cli.cmd {
+        Cmd::Compress(a) => run_files(common, a, true),
+        Cmd::Decompress(a) => run_files(common, a, false),
+        Cmd::Test { files } => {
+            let codec = load_codec(common)?;
+            let files = if files.is_empty() { vec![PathBuf::from("-")] } else { files.clone() };
+            for f in &files {
+                let t = Instant::now();
+                let stats = pipeline::decompress(&codec, &mut open(f)?, None, threads(common.threads), &|_| {})
+                    .with_context(|| f.display().to_string())?;
+                report(common, "verified", f, &stats, t.elapsed().as_secs_f64(), false);
+                if !common.quiet && !common.verbose {
+                    eprintln!("{}: OK", f.display());
+                }
+            }
+            Ok(())
+        }
+        Cmd::Info { files } => {
+            let builtin = Model::builtin().ok().map(|m| m.id_hex());
+            let files = if files.is_empty() { vec![PathBuf::from("-")] } else { files.clone() };
+            for f in &files {
+                let s = pipeline::inspect(&mut open(f)?).with_context(|| f.display().to_string())?;
+                let models: Vec<String> = s
+                    .model_ids
+                    .iter()
+                    .map(|m| if Some(m) == builtin.as_ref() { format!("{m} (built-in)") } else { m.clone() })
+                    .collect();
+                println!("{}", f.display());
+                println!("  compressed     {} bytes", s.input_bytes);
+                println!("  original       {} bytes", s.output_bytes);
+                println!(
+                    "  ratio          {:.3}  ({:.3} bits/byte)",
+                    s.output_bytes as f64 / s.input_bytes.max(1) as f64,
+                    8.0 * s.input_bytes as f64 / s.output_bytes.max(1) as f64
+                );
+                println!("  model          {}", models.join(", "));
+                println!("  frames         {}", s.frames);
+                println!(
+                    "  blocks         {} neural ({} bytes), {} zstd, {} stored",
+                    s.neural_blocks, s.neural_bytes, s.zstd_blocks, s.stored_blocks
+                );
+                println!("  tokens         {}", s.tokens);
+                println!("  latent tokens  {}", s.latent_tokens);
+                println!(
+                    "  mismatches     {} ({:.1}% of tokens differ from greedy decoding)",
+                    s.mismatches,
+                    100.0 * s.mismatches as f64 / s.tokens.max(1) as f64
+                );
+            }
+            Ok(())
+        }
+        Cmd::Bench { files } => {
+            if files.is_empty() {
+                bail!("bench needs at least one file");
+            }
+            let codec = load_codec(common)?;
+            let opts = Options { threads: threads(common.threads), ..Options::default() };
+            let mut rows = Vec::new();
+            for f in files {
+                rows.extend(bench::bench_file(&codec, f, &opts).with_context(|| f.display().to_string())?);
+            }
+            print!("{}", bench::table(&rows));
+            Ok(())
+        }
+        Cmd::TrainTokenizer { corpus, vocab, max_bytes, output } => {
+            let tok = s2s2s::train::train_tokenizer(corpus, *vocab, *max_bytes)?;
+            std::fs::write(output, tok.to_json()?).with_context(|| format!("writing {}", output.display()))?;
+            if !common.quiet {
+                eprintln!("tokenizer with {} tokens written to {}", tok.vocab_size(), output.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // a closed pipe downstream is not an error worth reporting
+            if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+                return ExitCode::SUCCESS;
+            }
+            if e.to_string() != "some files failed" {
+                eprintln!("s2s2s: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,566 @@
+//! Streams in, frames out: splits input into blocks, codes text blocks with the model (many
+//! blocks stepped together on each thread) and the rest with zstd or stored, keeps whichever is
+//! smallest, and does the reverse with checksum verification.
+
+use std::io::{Read, Write};
+
+use rayon::prelude::*;
+
+use crate::coder::{Cdf, Decoder, Encoder, SymbolCoder};
+use crate::container::{
+    self, BlockHeader, EndRecord, FrameHeader, Method, Record,
+};
+use crate::engine::{Engine, Kernel, StreamState};
+use crate::error::{Error, Result};
+use crate::model::{hex, Model};
+
+/// Neural blocks stepped together on one thread when decompressing.
+const STREAMS_PER_GROUP: usize = 48;
+
+/// Probability (out of 2^24) that a segment carries a latent sequence.
+const LATENT_FLAG_P: u32 = 1 << 12;
+
+/// A model ready to code: tokenizer and deterministic engine.
+pub struct Codec {
+    pub model: Model,
+    pub engine: Engine,
+}
+
+impl Codec {
+    /// Prepares a model for coding with the widest kernel this CPU has.
+    pub fn new(model: Model) -> Result<Self> {
+        let engine = model.engine(Kernel::detect())?;
+        Ok(Self { model, engine })
+    }
+}
+
+/// Compression settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Worker threads (the output never depends on this).
+    pub threads: usize,
+    /// Target size of a neural block in bytes.
+    pub neural_block: usize,
+    /// Largest block of any kind (non-text runs are merged up to this).
+    pub max_block: usize,
+    /// Neural blocks stepped together on one thread (scheduling only; never changes the output).
+    pub streams_per_thread: usize,
+    /// Try the neural coder on text blocks.
+    pub neural: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { threads: 1, neural_block: 16 << 10, max_block: 1 << 20, streams_per_thread: STREAMS_PER_GROUP, neural: true }
+    }
+}
+
+/// What a run did, for `-v` and `info`.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    pub frames: u64,
+    pub stored_blocks: u64,
+    pub zstd_blocks: u64,
+    pub neural_blocks: u64,
+    /// Bytes of original data in neural blocks.
+    pub neural_bytes: u64,
+    pub tokens: u64,
+    pub mismatches: u64,
+    pub latent_tokens: u64,
+    pub model_ids: Vec<String>,
+}
+
+impl Stats {
+    fn add_block(&mut self, h: &BlockHeader) {
+        match h.method {
+            Method::Stored => self.stored_blocks += 1,
+            Method::Zstd => self.zstd_blocks += 1,
+            Method::Neural => {
+                self.neural_blocks += 1;
+                self.neural_bytes += u64::from(h.orig_len);
+            }
+        }
+        self.tokens += u64::from(h.tokens);
+        self.mismatches += u64::from(h.mismatches);
+        self.latent_tokens += u64::from(h.latent_tokens);
+    }
+}
+
+/// One block's token stream being coded or decoded in lockstep with others.
+struct Job<C> {
+    tokens: Vec<u32>,
+    n: usize,
+    coder: C,
+    mismatches: u32,
+    latent_tokens: u32,
+    seg_start: usize,
+    seg_len: usize,
+    state: Option<StreamState>,
+}
+
+impl<C: SymbolCoder> Job<C> {
+    fn new(tokens: Vec<u32>, n: usize, coder: C) -> Self {
+        Self { tokens, n, coder, mismatches: 0, latent_tokens: 0, seg_start: 0, seg_len: 0, state: None }
+    }
+}
+
+/// Codes the latent of a segment: a flag, then (if set) its length and tokens, uniformly.
+fn code_latent<C: SymbolCoder>(coder: &mut C, cdf: &mut Cdf, latent: &[u32], max: usize, vocab: usize) -> Result<Vec<u32>> {
+    cdf.binary(LATENT_FLAG_P);
+    if coder.code(cdf, u32::from(!latent.is_empty()))? == 0 || max == 0 {
+        return Ok(Vec::new());
+    }
+    cdf.uniform(max);
+    let len = coder.code(cdf, latent.len().saturating_sub(1) as u32)? as usize + 1;
+    cdf.uniform(vocab);
+    (0..len).map(|i| coder.code(cdf, latent.get(i).copied().unwrap_or(0))).collect()
+}
+
+/// Runs the model over several blocks in lockstep, coding (or decoding) every token.
+fn run_jobs<C: SymbolCoder>(engine: &Engine, jobs: &mut [Job<C>]) -> Result<()> {
+    let cfg = &engine.cfg;
+    let mut cdf = Cdf::default();
+    let mut logits = Vec::new();
+    loop {
+        let mut starts = Vec::new();
+        for (i, j) in jobs.iter_mut().enumerate() {
+            if j.state.is_none() && j.seg_start < j.n {
+                let latent = code_latent(&mut j.coder, &mut cdf, &[], cfg.max_latent, cfg.vocab)?;
+                j.latent_tokens += latent.len() as u32;
+                j.seg_len = cfg.segment.min(j.n - j.seg_start);
+                let ctx = j.tokens[j.seg_start.saturating_sub(cfg.context)..j.seg_start].to_vec();
+                starts.push((i, ctx, latent));
+            }
+        }
+        if !starts.is_empty() {
+            let inputs: Vec<(&[u32], &[u32])> = starts.iter().map(|(_, c, l)| (c.as_slice(), l.as_slice())).collect();
+            let states = engine.begin_segments(&inputs);
+            for ((i, _, _), s) in starts.iter().zip(states) {
+                jobs[*i].state = Some(s);
+            }
+        }
+        let mut active: Vec<&mut Job<C>> = jobs.iter_mut().filter(|j| j.state.is_some()).collect();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let inputs: Vec<u32> = active
+            .iter()
+            .map(|j| {
+                let pos = j.state.as_ref().map_or(0, |s| s.pos);
+                if pos == 0 { cfg.bos_id() } else { j.tokens[j.seg_start + pos - 1] }
+            })
+            .collect();
+        {
+            let mut states: Vec<&mut StreamState> = active.iter_mut().filter_map(|j| j.state.as_mut()).collect();
+            engine.step(&mut states, &inputs, &mut logits);
+        }
+        for (r, j) in active.iter_mut().enumerate() {
+            cdf.from_logits(&logits[r * cfg.vocab..(r + 1) * cfg.vocab]);
+            let pos = j.state.as_ref().map_or(0, |s| s.pos);
+            let idx = j.seg_start + pos - 1;
+            let want = j.tokens.get(idx).copied().unwrap_or(0);
+            let got = j.coder.code(&cdf, want)?;
+            if idx == j.tokens.len() {
+                j.tokens.push(got);
+            }
+            if got != cdf.argmax {
+                j.mismatches += 1;
+            }
+            if pos == j.seg_len {
+                j.state = None;
+                j.seg_start += j.seg_len;
+            }
+        }
+    }
+}
+
+/// Whether a piece looks like text worth running the model on.
+fn looks_like_text(b: &[u8]) -> bool {
+    let mut bad = 0usize;
+    for chunk in b.utf8_chunks() {
+        bad += chunk.invalid().len();
+        bad += chunk.valid().bytes().filter(|&c| c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r' | 0x0c)).count();
+    }
+    bad * 50 <= b.len()
+}
+
+/// Splits a buffer into pieces of at most `size` bytes, preferring to cut after a newline or space.
+fn split_pieces(buf: &[u8], size: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = buf;
+    while rest.len() > size {
+        let window = &rest[size - size / 8..size];
+        let cut = window
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .or_else(|| window.iter().rposition(|&c| c == b' '))
+            .map_or(size, |p| size - size / 8 + p + 1);
+        out.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+fn read_full(r: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> Result<()> {
+    buf.clear();
+    r.take(want as u64).read_to_end(buf)?;
+    Ok(())
+}
+
+/// A block ready to write.
+struct Coded {
+    header: BlockHeader,
+    payload: Vec<u8>,
+}
+
+fn classical(piece: &[u8], level: i32) -> Coded {
+    let crc = crc32fast::hash(piece);
+    let z = zstd::bulk::compress(piece, level).ok().filter(|z| z.len() < piece.len());
+    let (method, payload) = match z {
+        Some(z) => (Method::Zstd, z),
+        None => (Method::Stored, piece.to_vec()),
+    };
+    Coded {
+        header: BlockHeader {
+            method,
+            orig_len: piece.len() as u32,
+            payload_len: payload.len() as u32,
+            crc,
+            tokens: 0,
+            mismatches: 0,
+            latent_tokens: 0,
+        },
+        payload,
+    }
+}
+
+/// Compresses text pieces with the model on one thread, in lockstep.
+fn neural_group(codec: &Codec, pieces: &[&[u8]]) -> Result<Vec<Coded>> {
+    let mut jobs = Vec::with_capacity(pieces.len());
+    for p in pieces {
+        let t = codec.model.tokenizer.encode(p)?;
+        let n = t.len();
+        jobs.push(Job::new(t, n, Encoder::default()));
+    }
+    run_jobs(&codec.engine, &mut jobs)?;
+    Ok(jobs
+        .into_iter()
+        .zip(pieces)
+        .map(|(j, p)| {
+            let payload = j.coder.finish();
+            Coded {
+                header: BlockHeader {
+                    method: Method::Neural,
+                    orig_len: p.len() as u32,
+                    payload_len: payload.len() as u32,
+                    crc: crc32fast::hash(p),
+                    tokens: j.n as u32,
+                    mismatches: j.mismatches,
+                    latent_tokens: j.latent_tokens,
+                },
+                payload,
+            }
+        })
+        .collect())
+}
+
+/// Compresses a batch of input into blocks.
+fn compress_batch(codec: &Codec, buf: &[u8], opts: &Options) -> Result<Vec<Coded>> {
+    let pieces = split_pieces(buf, opts.neural_block);
+    let text: Vec<bool> = pieces.iter().map(|p| opts.neural && looks_like_text(p)).collect();
+    let neural_pieces: Vec<&[u8]> = pieces.iter().zip(&text).filter(|(_, t)| **t).map(|(p, _)| *p).collect();
+    let neural: Vec<Coded> = neural_pieces
+        .par_chunks(opts.streams_per_thread.max(1))
+        .map(|g| neural_group(codec, g))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    // Each text piece keeps the smaller of neural and zstd; non-text runs merge into large blocks.
+    let mut work: Vec<(Vec<&[u8]>, Option<Coded>)> = Vec::new();
+    let mut neural = neural.into_iter();
+    let mut run_len = 0;
+    for (p, is_text) in pieces.iter().zip(&text) {
+        if *is_text {
+            work.push((vec![*p], neural.next()));
+            run_len = 0;
+        } else {
+            match work.last_mut() {
+                Some((run, None)) if run_len + p.len() <= opts.max_block => run.push(p),
+                _ => {
+                    work.push((vec![*p], None));
+                    run_len = 0;
+                }
+            }
+            run_len += p.len();
+        }
+    }
+    work.into_par_iter()
+        .map(|(run, coded)| {
+            let data = run.concat();
+            let level = if coded.is_some() { 19 } else { 9 };
+            let plain = classical(&data, level);
+            Ok(match coded {
+                Some(n) if n.payload.len() < plain.payload.len() => n,
+                _ => plain,
+            })
+        })
+        .collect()
+}
+
+/// Compresses everything from `input` into one frame on `output`; `progress` gets input bytes done.
+pub fn compress(
+    codec: &Codec,
+    input: &mut impl Read,
+    output: &mut impl Write,
+    opts: &Options,
+    progress: &dyn Fn(u64),
+) -> Result<Stats> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.max(1))
+        .build()
+        .map_err(|e| Error::Model(e.to_string()))?;
+    let mut stats = Stats { frames: 1, model_ids: vec![codec.model.id_hex()], ..Stats::default() };
+    let mut out = CountingWriter { inner: output, count: 0 };
+    container::write_frame_header(
+        &mut out,
+        &FrameHeader { model_id: codec.model.id, block_size: opts.max_block as u32 },
+    )?;
+    // The batch size shapes block boundaries, so it must not depend on threads or streams.
+    let batch = (opts.neural_block * 64).max(opts.max_block);
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = Vec::new();
+    loop {
+        read_full(input, &mut buf, batch)?;
+        if buf.is_empty() {
+            break;
+        }
+        crc.update(&buf);
+        stats.input_bytes += buf.len() as u64;
+        let blocks = pool.install(|| compress_batch(codec, &buf, opts))?;
+        for b in &blocks {
+            stats.add_block(&b.header);
+            container::write_block(&mut out, &b.header, &b.payload)?;
+        }
+        progress(stats.input_bytes);
+    }
+    container::write_end(&mut out, &EndRecord { total_len: stats.input_bytes, crc: crc.finalize() })?;
+    out.flush()?;
+    stats.output_bytes = out.count;
+    Ok(stats)
+}
+
+struct CountingWriter<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(b)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+fn decode_block(h: &BlockHeader, payload: &[u8]) -> Result<Vec<u8>> {
+    let data = match h.method {
+        Method::Stored => payload.to_vec(),
+        Method::Zstd => {
+            let mut out = Vec::with_capacity(h.orig_len as usize);
+            zstd::stream::read::Decoder::new(payload)?
+                .take(u64::from(h.orig_len) + 1)
+                .read_to_end(&mut out)
+                .map_err(|_| Error::Corrupt("invalid zstd payload"))?;
+            out
+        }
+        Method::Neural => return Err(Error::Corrupt("neural block outside a group")),
+    };
+    Ok(data)
+}
+
+fn neural_decode_group(codec: &Codec, items: &[(&BlockHeader, &[u8])]) -> Result<Vec<Vec<u8>>> {
+    let mut jobs = Vec::with_capacity(items.len());
+    for (h, p) in items {
+        jobs.push(Job::new(Vec::with_capacity(h.tokens as usize), h.tokens as usize, Decoder::new(p)?));
+    }
+    run_jobs(&codec.engine, &mut jobs)?;
+    jobs.iter()
+        .zip(items)
+        .map(|(j, (h, _))| {
+            let mut out = Vec::with_capacity(h.orig_len as usize);
+            codec.model.tokenizer.decode_into(&j.tokens, &mut out)?;
+            Ok(out)
+        })
+        .collect()
+}
+
+/// Decodes a batch of blocks (in parallel), verifies each checksum, and returns their bytes in order.
+fn decode_batch(codec: &Codec, blocks: &[(BlockHeader, Vec<u8>)]) -> Result<Vec<Vec<u8>>> {
+    let neural: Vec<(&BlockHeader, &[u8])> =
+        blocks.iter().filter(|(h, _)| h.method == Method::Neural).map(|(h, p)| (h, p.as_slice())).collect();
+    let decoded: Vec<Vec<u8>> = neural
+        .par_chunks(STREAMS_PER_GROUP)
+        .map(|g| neural_decode_group(codec, g))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut decoded = decoded.into_iter();
+    let mut out = Vec::with_capacity(blocks.len());
+    let plain: Vec<Result<Vec<u8>>> = blocks
+        .par_iter()
+        .map(|(h, p)| if h.method == Method::Neural { Ok(Vec::new()) } else { decode_block(h, p) })
+        .collect();
+    for ((h, _), p) in blocks.iter().zip(plain) {
+        let data = if h.method == Method::Neural { decoded.next().unwrap_or_default() } else { p? };
+        if data.len() != h.orig_len as usize {
+            return Err(Error::Corrupt("block decodes to the wrong length"));
+        }
+        if crc32fast::hash(&data) != h.crc {
+            return Err(Error::Checksum("block"));
+        }
+        out.push(data);
+    }
+    Ok(out)
+}
+
+/// Decompresses every frame of `input` to `output` (or only verifies when `output` is `None`).
+pub fn decompress(
+    codec: &Codec,
+    input: &mut impl Read,
+    mut output: Option<&mut dyn Write>,
+    threads: usize,
+    progress: &dyn Fn(u64),
+) -> Result<Stats> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| Error::Model(e.to_string()))?;
+    let mut input = CountingReader { inner: input, count: 0 };
+    let mut stats = Stats::default();
+    let batch_neural = STREAMS_PER_GROUP * threads.max(1);
+    loop {
+        let frame = match container::read_frame_header(&mut input)? {
+            Some(f) => f,
+            None if stats.frames == 0 => return Err(Error::Truncated("empty input")),
+            None => break,
+        };
+        stats.frames += 1;
+        if frame.model_id != codec.model.id {
+            return Err(Error::WrongModel { found: hex(&frame.model_id), expected: codec.model.id_hex() });
+        }
+        let mut crc = crc32fast::Hasher::new();
+        let mut total = 0u64;
+        let mut pending: Vec<(BlockHeader, Vec<u8>)> = Vec::new();
+        let mut pending_bytes = 0usize;
+        let mut flush = |pending: &mut Vec<(BlockHeader, Vec<u8>)>, stats: &mut Stats, total: &mut u64| -> Result<()> {
+            let data = pool.install(|| decode_batch(codec, pending))?;
+            for (d, (h, _)) in data.iter().zip(pending.iter()) {
+                crc.update(d);
+                *total += d.len() as u64;
+                stats.add_block(h);
+                if let Some(w) = output.as_mut() {
+                    w.write_all(d)?;
+                }
+            }
+            pending.clear();
+            progress(stats.output_bytes + *total);
+            Ok(())
+        };
+        let end = loop {
+            match container::read_record(&mut input, &frame)? {
+                Record::Block(h, p) => {
+                    pending_bytes += h.orig_len as usize;
+                    pending.push((h, p));
+                    let n_neural = pending.iter().filter(|(h, _)| h.method == Method::Neural).count();
+                    if n_neural >= batch_neural || pending_bytes >= 4 << 20 {
+                        flush(&mut pending, &mut stats, &mut total)?;
+                        pending_bytes = 0;
+                    }
+                }
+                Record::End(e) => break e,
+            }
+        };
+        flush(&mut pending, &mut stats, &mut total)?;
+        if end.total_len != total || end.crc != crc.finalize() {
+            return Err(Error::Checksum("frame"));
+        }
+        stats.output_bytes += total;
+    }
+    if let Some(w) = output.as_mut() {
+        w.flush()?;
+    }
+    stats.input_bytes = input.count;
+    Ok(stats)
+}
+
+/// Reads the headers of every frame and block (payloads are skipped, not decoded).
+pub fn inspect(input: &mut impl Read) -> Result<Stats> {
+    let mut input = CountingReader { inner: input, count: 0 };
+    let mut stats = Stats::default();
+    loop {
+        let frame = match container::read_frame_header(&mut input)? {
+            Some(f) => f,
+            None if stats.frames == 0 => return Err(Error::Truncated("empty input")),
+            None => break,
+        };
+        stats.frames += 1;
+        let id = hex(&frame.model_id);
+        if !stats.model_ids.contains(&id) {
+            stats.model_ids.push(id);
+        }
+        loop {
+            match container::read_record(&mut input, &frame)? {
+                Record::Block(h, _) => stats.add_block(&h),
+                Record::End(e) => {
+                    stats.output_bytes += e.total_len;
+                    break;
+                }
+            }
+        }
+    }
+    stats.input_bytes = input.count;
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_cover_the_input_and_respect_the_size() {
+        let text = b"one two three\nfour five six seven\n".repeat(100);
+        let pieces = split_pieces(&text, 300);
+        assert_eq!(pieces.concat(), text);
+        assert!(pieces.iter().all(|p| p.len() <= 300 && !p.is_empty()));
+        assert!(pieces[..pieces.len() - 1].iter().all(|p| p.ends_with(b"\n")));
+    }
+
+    #[test]
+    fn text_detection() {
+        assert!(looks_like_text(b"Hello, world.\n\tIndented line.\r\n"));
+        assert!(!looks_like_text(&(0..=255u8).collect::<Vec<_>>()));
+    }
+}

@@ -1,0 +1,150 @@
+//! The real binary end to end: files, pipes, refusals and hostile input.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+const TINY: &str = "tests/data/tiny";
+
+fn s2s() -> Command {
+    Command::cargo_bin("s2s2s").unwrap()
+}
+
+fn tiny() -> Command {
+    let mut c = s2s();
+    c.args(["--model", TINY, "-T2"]);
+    c
+}
+
+fn sample() -> Vec<u8> {
+    let mut v = b"The quick brown fox jumps over the lazy dog.\n".repeat(200);
+    v.extend((0..=255u8).cycle().take(3000));
+    v
+}
+
+fn write(dir: &TempDir, name: &str, data: &[u8]) -> PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn file_round_trip_keeps_the_source_and_refuses_to_overwrite() {
+    let dir = TempDir::new().unwrap();
+    let src = write(&dir, "a.txt", &sample());
+    tiny().arg("compress").arg(&src).assert().success();
+    let packed = dir.path().join("a.txt.s2s");
+    assert!(packed.exists() && src.exists());
+    tiny().arg("compress").arg(&src).assert().failure().stderr(predicates::str::contains("already exists"));
+    std::fs::remove_file(&src).unwrap();
+    tiny().arg("decompress").arg(&packed).assert().success();
+    assert_eq!(std::fs::read(&src).unwrap(), sample());
+    tiny().arg("test").arg(&packed).assert().success();
+    tiny().args(["decompress", "-f", "--rm"]).arg(&packed).assert().success();
+    assert!(!packed.exists());
+    assert_eq!(std::fs::read(&src).unwrap(), sample());
+    assert_eq!(files_in(dir.path()), vec!["a.txt"]);
+}
+
+#[test]
+fn pipes_work_both_ways() {
+    let packed = tiny().arg("compress").write_stdin(sample()).assert().success().get_output().stdout.clone();
+    let out = tiny().args(["decompress", "-"]).write_stdin(packed).assert().success().get_output().stdout.clone();
+    assert_eq!(out, sample());
+    let packed = tiny().args(["compress", "-c"]).write_stdin(Vec::new()).assert().success().get_output().stdout.clone();
+    let out = tiny().arg("decompress").write_stdin(packed).assert().success().get_output().stdout.clone();
+    assert!(out.is_empty());
+}
+
+#[test]
+fn thread_counts_give_identical_files() {
+    let a = s2s().args(["--model", TINY, "-T1", "compress"]).write_stdin(sample()).assert().success().get_output().stdout.clone();
+    let b = s2s().args(["--model", TINY, "-T2", "compress"]).write_stdin(sample()).assert().success().get_output().stdout.clone();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn info_reports_blocks_and_model() {
+    let dir = TempDir::new().unwrap();
+    let src = write(&dir, "b.txt", &sample());
+    tiny().arg("compress").arg(&src).assert().success();
+    tiny()
+        .arg("info")
+        .arg(dir.path().join("b.txt.s2s"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("mismatches").and(predicates::str::contains("bits/byte")));
+}
+
+use predicates::prelude::*;
+
+/// Every bad container: one line on stderr, exit code 1, no output file left.
+fn assert_rejected(data: &[u8], needle: &str) {
+    let dir = TempDir::new().unwrap();
+    let bad = write(&dir, "bad.s2s", data);
+    let out = tiny().arg("decompress").arg(&bad).assert().code(1).get_output().clone();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains(needle), "stderr {err:?} lacks {needle:?}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(!err.contains("panicked"));
+    assert_eq!(files_in(dir.path()), vec!["bad.s2s"]);
+}
+
+#[test]
+fn corrupt_truncated_and_foreign_inputs_are_clean_errors() {
+    let packed = tiny().arg("compress").write_stdin(sample()).assert().success().get_output().stdout.clone();
+    assert_rejected(b"hello, not a container", "bad magic");
+    assert_rejected(b"", "truncated");
+    assert_rejected(&packed[..packed.len() / 2], "truncated");
+    assert_rejected(&packed[..packed.len() - 3], "truncated");
+    let mut v = packed.clone();
+    v[4] = 99;
+    assert_rejected(&v, "unsupported format version");
+    for at in [10, 40, packed.len() / 2, packed.len() - 10] {
+        let mut v = packed.clone();
+        v[at] ^= 0x10;
+        let dir = TempDir::new().unwrap();
+        let bad = write(&dir, "bad.s2s", &v);
+        tiny().arg("decompress").arg(&bad).assert().code(1);
+        assert_eq!(files_in(dir.path()), vec!["bad.s2s"], "flip at {at}");
+    }
+    // made by the tiny model, read with the built-in one
+    let dir = TempDir::new().unwrap();
+    let f = write(&dir, "x.s2s", &packed);
+    let out = s2s().arg("decompress").arg(&f).assert().code(1).get_output().clone();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("made with model"));
+    assert_eq!(files_in(dir.path()), vec!["x.s2s"]);
+}
+
+#[test]
+fn hostile_header_fails_fast() {
+    // a valid frame header followed by a block claiming a huge payload
+    let packed = tiny().arg("compress").write_stdin(b"x".to_vec()).assert().success().get_output().stdout.clone();
+    let mut v = packed[..30].to_vec();
+    v.extend_from_slice(&[2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert_rejected(&v, "corrupt");
+}
+
+#[test]
+fn usage_errors() {
+    s2s().args(["decompress", "nosuffix"]).assert().code(1).stderr(predicates::str::contains("unknown suffix"));
+    s2s().args(["compress", "/nonexistent/file"]).assert().code(1).stderr(predicates::str::contains("cannot open"));
+    s2s().arg("--no-such-flag").assert().code(2);
+}
+
+#[test]
+fn builtin_model_round_trip() {
+    let text = "Anarchism is a political philosophy that advocates self-governed societies.\n".repeat(3);
+    let packed = s2s().args(["compress", "-T2"]).write_stdin(text.clone()).assert().success().get_output().stdout.clone();
+    assert!(packed.len() < text.len());
+    let out = s2s().arg("decompress").write_stdin(packed).assert().success().get_output().stdout.clone();
+    assert_eq!(out, text.as_bytes());
+}
