@@ -8,7 +8,7 @@ use constriction::stream::model::{DecoderModel, EncoderModel, EntropyModel};
 use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder};
 use constriction::stream::{Decode, Encode};
 
-use crate::engine::exp_det;
+use crate::engine::exp_shifted;
 use crate::error::{Error, Result};
 
 /// Bits of precision of the coded probabilities.
@@ -20,6 +20,7 @@ const TOTAL: u32 = 1 << PRECISION;
 #[derive(Default)]
 pub struct Cdf {
     cdf: Vec<u32>,
+    scratch: Vec<f32>,
     /// The most probable symbol (what greedy decoding would emit).
     pub argmax: u32,
 }
@@ -35,30 +36,24 @@ impl Cdf {
                 argmax = i;
             }
         }
-        let m = logits[argmax];
+        self.scratch.clear();
+        self.scratch.extend_from_slice(logits);
+        exp_shifted(&mut self.scratch, logits[argmax]);
+        let mut tot = 0f32;
+        for &e in &self.scratch {
+            tot += e;
+        }
+        let scale = (TOTAL - n as u32) as f32 * 0.999_9 / tot;
         self.cdf.clear();
         self.cdf.push(0);
-        let mut tot = 0f32;
-        // exps are stored temporarily in the cdf slots as bits
-        for &l in logits {
-            let e = exp_det(l - m);
-            tot += e;
-            self.cdf.push(e.to_bits());
-        }
-        let budget = (TOTAL - n as u32) as f32 * 0.999_9;
-        let scale = budget / tot;
         let mut acc = 0u32;
-        let mut extra_at = 0;
-        for i in 0..n {
-            let f = 1 + (f32::from_bits(self.cdf[i + 1]) * scale) as u32;
-            if i == argmax {
-                extra_at = i;
-            }
-            acc += f;
-            self.cdf[i + 1] = acc;
+        for &e in &self.scratch {
+            acc += 1 + (e * scale) as u32;
+            self.cdf.push(acc);
         }
+        // the rounding remainder goes to the most probable symbol
         let extra = TOTAL - acc;
-        for c in &mut self.cdf[extra_at + 1..] {
+        for c in &mut self.cdf[argmax + 1..] {
             *c += extra;
         }
         self.argmax = argmax as u32;

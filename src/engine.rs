@@ -164,31 +164,29 @@ impl Kernel {
             _ => matmul_portable(x, rows, w, inp, out, y),
         }
     }
-
-    /// Dot product with the same semantics as one `matmul` entry.
-    pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
-        let mut y = [0f32];
-        let n = a.len().min(b.len());
-        self.matmul(&a[..n], 1, &b[..n], n, 1, &mut y);
-        y[0]
-    }
 }
 
-/// `e^x` from basic IEEE operations only, so every machine gets the same bits.
-/// Relative error about 2e-7 on the range used (x <= 0).
+/// `e^x` from basic IEEE operations only, so every machine gets the same bits; 0 below -87.
+/// Relative error under 1e-6. Branch-free so that loops over it vectorise.
+#[inline(always)]
 pub fn exp_det(x: f32) -> f32 {
-    if x < -87.0 {
-        return 0.0;
-    }
-    let x = x.min(88.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
-    let r = (x - n * 0.693_145_75) - n * 1.428_606_8e-6;
-    // Taylor/minimax polynomial of e^r on |r| <= ln2/2
+    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding and subtracting rounds to an integer
+    let xc = x.clamp(-87.0, 88.0);
+    let n = (xc * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = (xc - n * 0.693_145_75) - n * 1.428_606_8e-6;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (0.166_666_67 + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
-    f32::from_bits(((n as i32 + 127) as u32) << 23) * p
+    let e = f32::from_bits(((n as i32 + 127) as u32) << 23) * p;
+    if x < -87.0 { 0.0 } else { e }
+}
+
+/// `v = exp(v - m)` over a slice.
+pub fn exp_shifted(v: &mut [f32], m: f32) {
+    for x in v.iter_mut() {
+        *x = exp_det(*x - m);
+    }
 }
 
 /// RMS normalisation of each row in place.
@@ -205,14 +203,36 @@ fn rms_norm(x: &mut [f32], d: usize, w: &[f32]) {
 /// Softmax of one row in place (own `exp`, sequential sum).
 fn softmax(s: &mut [f32]) {
     let m = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    exp_shifted(s, m);
     let mut tot = 0.0;
-    for v in s.iter_mut() {
-        *v = exp_det(*v - m);
+    for v in s.iter() {
         tot += *v;
     }
     let inv = 1.0 / tot;
     for v in s.iter_mut() {
         *v *= inv;
+    }
+}
+
+/// Rows `start..start + n` of a `rows × d` matrix, regrouped per head: `h × n × dh`.
+fn split_heads(x: &[f32], start: usize, n: usize, d: usize, h: usize) -> Vec<f32> {
+    let dh = d / h;
+    let mut out = Vec::with_capacity(n * d);
+    for hd in 0..h {
+        for i in start..start + n {
+            out.extend_from_slice(&x[i * d + hd * dh..i * d + (hd + 1) * dh]);
+        }
+    }
+    out
+}
+
+/// `out += Σ_j p[j] · v[j]` over rows of `v` (`p.len() × out.len()`), in order of `j`.
+fn weighted_sum(p: &[f32], v: &[f32], out: &mut [f32]) {
+    let dh = out.len();
+    for (j, &pj) in p.iter().enumerate() {
+        for (o, vv) in out.iter_mut().zip(&v[j * dh..(j + 1) * dh]) {
+            *o += pj * vv;
+        }
     }
 }
 
@@ -260,11 +280,11 @@ pub struct Engine {
 
 /// Per-stream state while decoding one segment.
 pub struct StreamState {
-    /// Cross-attention keys and values per decoder layer (`n_enc × d`).
+    /// Cross-attention keys and values per decoder layer, per head (`h × n_enc × dh`).
     cross_k: Vec<Vec<f32>>,
     cross_v: Vec<Vec<f32>>,
     n_enc: usize,
-    /// Self-attention cache per decoder layer (`pos × d`).
+    /// Self-attention cache per decoder layer, per head (`h × segment × dh`).
     self_k: Vec<Vec<f32>>,
     self_v: Vec<Vec<f32>>,
     /// Position of the next decoder input.
@@ -395,23 +415,19 @@ impl Engine {
             let mut start = 0;
             for s in &seqs {
                 let n = s.len();
-                let mut scores = vec![0f32; n];
+                let (qh, kh, vh) = (split_heads(&q, start, n, d, h), split_heads(&k, start, n, d, h), split_heads(&v, start, n, d, h));
+                let mut scores = vec![0f32; n * n];
                 for hd in 0..h {
+                    let blk = hd * n * dh..(hd + 1) * n * dh;
+                    self.kernel.matmul(&qh[blk.clone()], n, &kh[blk.clone()], dh, n, &mut scores);
                     for i in 0..n {
-                        let qi = &q[(start + i) * d + hd * dh..(start + i) * d + (hd + 1) * dh];
-                        for (j, sc) in scores.iter_mut().enumerate() {
-                            let kj = &k[(start + j) * d + hd * dh..(start + j) * d + (hd + 1) * dh];
-                            let b = bucket_bidir(j as i64 - i as i64);
-                            *sc = self.kernel.dot(qi, kj) * scale + self.enc_rel[b * h + hd];
+                        let row = &mut scores[i * n..(i + 1) * n];
+                        for (j, sc) in row.iter_mut().enumerate() {
+                            *sc = *sc * scale + self.enc_rel[bucket_bidir(j as i64 - i as i64) * h + hd];
                         }
-                        softmax(&mut scores);
-                        let out = &mut ctx[(start + i) * d + hd * dh..(start + i) * d + (hd + 1) * dh];
-                        for (j, p) in scores.iter().enumerate() {
-                            let vj = &v[(start + j) * d + hd * dh..(start + j) * d + (hd + 1) * dh];
-                            for (o, vv) in out.iter_mut().zip(vj) {
-                                *o += p * vv;
-                            }
-                        }
+                        softmax(row);
+                        let o = (start + i) * d + hd * dh;
+                        weighted_sum(row, &vh[blk.clone()], &mut ctx[o..o + dh]);
                     }
                 }
                 start += n;
@@ -434,13 +450,13 @@ impl Engine {
         let mut start = 0;
         for s in &seqs {
             let n = s.len();
-            let seg = |m: &Vec<f32>| m[start * d..(start + n) * d].to_vec();
+            let seg = |m: &Vec<f32>| split_heads(m, start, n, d, h);
             out.push(StreamState {
                 cross_k: ks.iter().map(seg).collect(),
                 cross_v: vs.iter().map(seg).collect(),
                 n_enc: n,
-                self_k: vec![Vec::with_capacity(c.segment * d); self.dec.len()],
-                self_v: vec![Vec::with_capacity(c.segment * d); self.dec.len()],
+                self_k: vec![vec![0f32; c.segment * d]; self.dec.len()],
+                self_v: vec![vec![0f32; c.segment * d]; self.dec.len()],
                 pos: 0,
             });
             start += n;
@@ -465,25 +481,23 @@ impl Engine {
             let k = self.mm(&y, rows, &l.self_attn.k, d, d);
             let v = self.mm(&y, rows, &l.self_attn.v, d, d);
             let mut ctx = vec![0f32; rows * d];
+            let seg = c.segment;
+            let mut scores = vec![0f32; seg.max(1)];
             for (r, s) in streams.iter_mut().enumerate() {
-                s.self_k[li].extend_from_slice(&k[r * d..(r + 1) * d]);
-                s.self_v[li].extend_from_slice(&v[r * d..(r + 1) * d]);
                 let t = s.pos;
-                let mut scores = vec![0f32; t + 1];
+                assert!(t < seg, "decoder position beyond the segment");
                 for hd in 0..h {
-                    let qi = &q[r * d + hd * dh..r * d + (hd + 1) * dh];
-                    for (j, sc) in scores.iter_mut().enumerate() {
-                        let kj = &s.self_k[li][j * d + hd * dh..j * d + (hd + 1) * dh];
-                        *sc = self.kernel.dot(qi, kj) * scale + self.dec_rel[bucket_causal(t - j) * h + hd];
+                    let at = (hd * seg + t) * dh;
+                    s.self_k[li][at..at + dh].copy_from_slice(&k[r * d + hd * dh..r * d + (hd + 1) * dh]);
+                    s.self_v[li][at..at + dh].copy_from_slice(&v[r * d + hd * dh..r * d + (hd + 1) * dh]);
+                    let cache = hd * seg * dh..(hd * seg + t + 1) * dh;
+                    let sc = &mut scores[..t + 1];
+                    self.kernel.matmul(&q[r * d + hd * dh..r * d + (hd + 1) * dh], 1, &s.self_k[li][cache.clone()], dh, t + 1, sc);
+                    for (j, x) in sc.iter_mut().enumerate() {
+                        *x = *x * scale + self.dec_rel[bucket_causal(t - j) * h + hd];
                     }
-                    softmax(&mut scores);
-                    let out = &mut ctx[r * d + hd * dh..r * d + (hd + 1) * dh];
-                    for (j, p) in scores.iter().enumerate() {
-                        let vj = &s.self_v[li][j * d + hd * dh..j * d + (hd + 1) * dh];
-                        for (o, vv) in out.iter_mut().zip(vj) {
-                            *o += p * vv;
-                        }
-                    }
+                    softmax(sc);
+                    weighted_sum(sc, &s.self_v[li][cache], &mut ctx[r * d + hd * dh..r * d + (hd + 1) * dh]);
                 }
             }
             let o = self.mm(&ctx, rows, &l.self_attn.o, d, d);
@@ -496,20 +510,16 @@ impl Engine {
             let q = self.mm(&y, rows, &l.cross_attn.q, d, d);
             let mut ctx = vec![0f32; rows * d];
             for (r, s) in streams.iter().enumerate() {
-                let mut scores = vec![0f32; s.n_enc];
+                let n = s.n_enc;
+                let mut scores = vec![0f32; n];
                 for hd in 0..h {
-                    let qi = &q[r * d + hd * dh..r * d + (hd + 1) * dh];
-                    for (j, sc) in scores.iter_mut().enumerate() {
-                        *sc = self.kernel.dot(qi, &s.cross_k[li][j * d + hd * dh..j * d + (hd + 1) * dh]) * scale;
+                    let blk = hd * n * dh..(hd + 1) * n * dh;
+                    self.kernel.matmul(&q[r * d + hd * dh..r * d + (hd + 1) * dh], 1, &s.cross_k[li][blk.clone()], dh, n, &mut scores);
+                    for x in scores.iter_mut() {
+                        *x *= scale;
                     }
                     softmax(&mut scores);
-                    let out = &mut ctx[r * d + hd * dh..r * d + (hd + 1) * dh];
-                    for (j, p) in scores.iter().enumerate() {
-                        let vj = &s.cross_v[li][j * d + hd * dh..j * d + (hd + 1) * dh];
-                        for (o, vv) in out.iter_mut().zip(vj) {
-                            *o += p * vv;
-                        }
-                    }
+                    weighted_sum(&scores, &s.cross_v[li][blk], &mut ctx[r * d + hd * dh..r * d + (hd + 1) * dh]);
                 }
             }
             let o = self.mm(&ctx, rows, &l.cross_attn.o, d, d);

@@ -212,6 +212,12 @@ fn read_full(r: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> Result<()> {
     Ok(())
 }
 
+/// Blocks per lockstep group: enough groups to keep every thread busy, at most `max` each.
+/// Scheduling only: rows never interact, so the output is the same for any grouping.
+fn group_size(blocks: usize, threads: usize, max: usize) -> usize {
+    blocks.div_ceil(threads.max(1)).clamp(1, max.max(1))
+}
+
 /// A block ready to write.
 struct Coded {
     header: BlockHeader,
@@ -275,7 +281,7 @@ fn compress_batch(codec: &Codec, buf: &[u8], opts: &Options) -> Result<Vec<Coded
     let text: Vec<bool> = pieces.iter().map(|p| opts.neural && looks_like_text(p)).collect();
     let neural_pieces: Vec<&[u8]> = pieces.iter().zip(&text).filter(|(_, t)| **t).map(|(p, _)| *p).collect();
     let neural: Vec<Coded> = neural_pieces
-        .par_chunks(opts.streams_per_thread.max(1))
+        .par_chunks(group_size(neural_pieces.len(), opts.threads, opts.streams_per_thread))
         .map(|g| neural_group(codec, g))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
@@ -417,11 +423,11 @@ fn neural_decode_group(codec: &Codec, items: &[(&BlockHeader, &[u8])]) -> Result
 }
 
 /// Decodes a batch of blocks (in parallel), verifies each checksum, and returns their bytes in order.
-fn decode_batch(codec: &Codec, blocks: &[(BlockHeader, Vec<u8>)]) -> Result<Vec<Vec<u8>>> {
+fn decode_batch(codec: &Codec, blocks: &[(BlockHeader, Vec<u8>)], threads: usize) -> Result<Vec<Vec<u8>>> {
     let neural: Vec<(&BlockHeader, &[u8])> =
         blocks.iter().filter(|(h, _)| h.method == Method::Neural).map(|(h, p)| (h, p.as_slice())).collect();
     let decoded: Vec<Vec<u8>> = neural
-        .par_chunks(STREAMS_PER_GROUP)
+        .par_chunks(group_size(neural.len(), threads, STREAMS_PER_GROUP))
         .map(|g| neural_decode_group(codec, g))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
@@ -476,7 +482,7 @@ pub fn decompress(
         let mut pending: Vec<(BlockHeader, Vec<u8>)> = Vec::new();
         let mut pending_bytes = 0usize;
         let mut flush = |pending: &mut Vec<(BlockHeader, Vec<u8>)>, stats: &mut Stats, total: &mut u64| -> Result<()> {
-            let data = pool.install(|| decode_batch(codec, pending))?;
+            let data = pool.install(|| decode_batch(codec, pending, threads))?;
             for (d, (h, _)) in data.iter().zip(pending.iter()) {
                 crc.update(d);
                 *total += d.len() as u64;

@@ -128,3 +128,22 @@ proptest! {
         prop_assert_eq!(unpack(c, &packed, 1), s.as_bytes());
     }
 }
+
+#[test]
+fn incompressible_data_grows_by_less_than_a_tenth_of_a_percent_plus_64_bytes() {
+    let c = tiny();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let data: Vec<u8> = (0..300_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    for len in [1, 100, 5000, data.len()] {
+        let packed = pack(c, &data[..len], &Options::default());
+        assert!(packed.len() <= len + len / 1000 + 64, "{len} bytes grew to {}", packed.len());
+        assert_eq!(unpack(c, &packed, 2), &data[..len]);
+    }
+}
