@@ -18,25 +18,15 @@ const LANES: usize = 16;
 #[inline(always)]
 fn dot_body(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let body = n - n % LANES;
     let mut acc = [0f32; LANES];
-    let (ac, bc) = (a[..n].chunks_exact(LANES), b[..n].chunks_exact(LANES));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
+    for (x, y) in a[..body].chunks_exact(LANES).zip(b[..body].chunks_exact(LANES)) {
         for k in 0..LANES {
             acc[k] += x[k] * y[k];
         }
     }
-    for k in 0..ar.len() {
-        acc[k] += ar[k] * br[k];
-    }
-    let mut w = LANES;
-    while w > 1 {
-        w /= 2;
-        for k in 0..w {
-            acc[k] += acc[k + w];
-        }
-    }
-    acc[0]
+    finish_lanes(acc, a, b, body)
 }
 
 fn matmul_portable(x: &[f32], rows: usize, w: &[f32], inp: usize, out: usize, y: &mut [f32]) {
@@ -71,50 +61,134 @@ mod x86 {
     use super::{finish_lanes, LANES};
     use std::arch::x86_64::*;
 
+    // Horizontal sums with the lane tree of `finish_lanes`: k += k+8, k += k+4, k += k+2, k += k+1.
+    #[target_feature(enable = "sse2")]
+    unsafe fn tree4(lo: __m128, hi: __m128) -> f32 {
+        let t = _mm_add_ps(lo, hi);
+        let u = _mm_add_ps(t, _mm_movehl_ps(t, t));
+        _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps(u, u, 1)))
+    }
+
+    #[target_feature(enable = "sse2")]
+    unsafe fn hsum_sse2(v: [__m128; 4]) -> f32 {
+        tree4(_mm_add_ps(v[0], v[2]), _mm_add_ps(v[1], v[3]))
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn hsum_avx2(v: [__m256; 2]) -> f32 {
+        let s = _mm256_add_ps(v[0], v[1]);
+        tree4(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1))
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn hsum_avx512(v: [__m512; 1]) -> f32 {
+        let lo = _mm512_castps512_ps256(v[0]);
+        let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v[0]), 1));
+        let s = _mm256_add_ps(lo, hi);
+        tree4(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1))
+    }
+
     macro_rules! kernel {
-        ($name:ident, $feat:literal, $v:ty, $w:expr, $rb:expr, $zero:ident, $load:ident, $mul:ident, $add:ident, $store:ident) => {
+        ($name:ident, $feat:literal, $v:ty, $w:expr, $rb:expr, $zero:ident, $load:ident, $mul:ident, $add:ident, $store:ident, $hsum:ident) => {
+            /// Dot products of rows `r..r + RB` of `x` with weight row `wj`, into column `j` of `y`.
             #[target_feature(enable = $feat)]
-            pub unsafe fn $name(x: &[f32], rows: usize, w: &[f32], inp: usize, out: usize, y: &mut [f32]) {
+            unsafe fn block<const RB: usize>(x: &[f32], r: usize, wj: &[f32], inp: usize, out: usize, j: usize, y: &mut [f32]) {
                 const N: usize = LANES / $w;
                 let body = inp - inp % LANES;
-                let mut r = 0;
-                while r < rows {
-                    let rb = $rb.min(rows - r);
-                    for j in 0..out {
-                        let wj = &w[j * inp..(j + 1) * inp];
-                        let mut acc: [[$v; N]; $rb] = [[$zero(); N]; $rb];
-                        let mut i = 0;
-                        while i < body {
-                            let mut wv: [$v; N] = [$zero(); N];
-                            for n in 0..N {
-                                wv[n] = $load(wj.as_ptr().add(i + n * $w));
-                            }
-                            for q in 0..rb {
-                                let xp = x.as_ptr().add((r + q) * inp + i);
-                                for n in 0..N {
-                                    acc[q][n] = $add(acc[q][n], $mul($load(xp.add(n * $w)), wv[n]));
-                                }
-                            }
-                            i += LANES;
-                        }
-                        for q in 0..rb {
-                            let mut lanes = [0f32; LANES];
-                            for n in 0..N {
-                                $store(lanes.as_mut_ptr().add(n * $w), acc[q][n]);
-                            }
-                            let xr = &x[(r + q) * inp..(r + q + 1) * inp];
-                            y[(r + q) * out + j] = finish_lanes(lanes, xr, wj, body);
+                let mut acc: [[$v; N]; RB] = [[$zero(); N]; RB];
+                let mut i = 0;
+                while i < body {
+                    let mut wv: [$v; N] = [$zero(); N];
+                    for n in 0..N {
+                        wv[n] = $load(wj.as_ptr().add(i + n * $w));
+                    }
+                    for q in 0..RB {
+                        let xp = x.as_ptr().add((r + q) * inp + i);
+                        for n in 0..N {
+                            acc[q][n] = $add(acc[q][n], $mul($load(xp.add(n * $w)), wv[n]));
                         }
                     }
-                    r += rb;
+                    i += LANES;
+                }
+                for q in 0..RB {
+                    y[(r + q) * out + j] = if body == inp {
+                        $hsum(acc[q])
+                    } else {
+                        let mut lanes = [0f32; LANES];
+                        for n in 0..N {
+                            $store(lanes.as_mut_ptr().add(n * $w), acc[q][n]);
+                        }
+                        finish_lanes(lanes, &x[(r + q) * inp..(r + q + 1) * inp], wj, body)
+                    };
+                }
+            }
+
+            /// Dot products of row `r` of `x` with weight rows `j..j + CB` (independent chains for one row).
+            #[target_feature(enable = $feat)]
+            unsafe fn cols<const CB: usize>(x: &[f32], r: usize, w: &[f32], inp: usize, out: usize, j: usize, y: &mut [f32]) {
+                const N: usize = LANES / $w;
+                let body = inp - inp % LANES;
+                let xr = &x[r * inp..(r + 1) * inp];
+                let mut acc: [[$v; N]; CB] = [[$zero(); N]; CB];
+                let mut i = 0;
+                while i < body {
+                    let mut xv: [$v; N] = [$zero(); N];
+                    for n in 0..N {
+                        xv[n] = $load(xr.as_ptr().add(i + n * $w));
+                    }
+                    for c in 0..CB {
+                        let wp = w.as_ptr().add((j + c) * inp + i);
+                        for n in 0..N {
+                            acc[c][n] = $add(acc[c][n], $mul(xv[n], $load(wp.add(n * $w))));
+                        }
+                    }
+                    i += LANES;
+                }
+                for c in 0..CB {
+                    let wj = &w[(j + c) * inp..(j + c + 1) * inp];
+                    y[r * out + j + c] = if body == inp {
+                        $hsum(acc[c])
+                    } else {
+                        let mut lanes = [0f32; LANES];
+                        for n in 0..N {
+                            $store(lanes.as_mut_ptr().add(n * $w), acc[c][n]);
+                        }
+                        finish_lanes(lanes, xr, wj, body)
+                    };
+                }
+            }
+
+            // Each weight row is read once and used for every row of `x` while it is in L1.
+            #[target_feature(enable = $feat)]
+            pub unsafe fn $name(x: &[f32], rows: usize, w: &[f32], inp: usize, out: usize, y: &mut [f32]) {
+                let full = rows - rows % $rb;
+                for j in 0..out {
+                    let wj = &w[j * inp..(j + 1) * inp];
+                    for r in (0..full).step_by($rb) {
+                        block::<$rb>(x, r, wj, inp, out, j, y);
+                    }
+                }
+                for r in full..rows {
+                    let mut j = 0;
+                    while j + 8 <= out {
+                        cols::<8>(x, r, w, inp, out, j, y);
+                        j += 8;
+                    }
+                    while j < out {
+                        cols::<1>(x, r, w, inp, out, j, y);
+                        j += 1;
+                    }
                 }
             }
         };
     }
 
-    kernel!(matmul_sse2, "sse2", __m128, 4, 2, _mm_setzero_ps, _mm_loadu_ps, _mm_mul_ps, _mm_add_ps, _mm_storeu_ps);
-    kernel!(matmul_avx2, "avx2", __m256, 8, 4, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_storeu_ps);
-    kernel!(matmul_avx512, "avx512f", __m512, 16, 4, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_storeu_ps);
+    mod sse2_impl { use super::*; kernel!(matmul_sse2, "sse2", __m128, 4, 2, _mm_setzero_ps, _mm_loadu_ps, _mm_mul_ps, _mm_add_ps, _mm_storeu_ps, hsum_sse2); }
+    pub use sse2_impl::matmul_sse2;
+    mod avx2_impl { use super::*; kernel!(matmul_avx2, "avx2", __m256, 8, 4, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_storeu_ps, hsum_avx2); }
+    pub use avx2_impl::matmul_avx2;
+    mod avx512_impl { use super::*; kernel!(matmul_avx512, "avx512f", __m512, 16, 8, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_storeu_ps, hsum_avx512); }
+    pub use avx512_impl::matmul_avx512;
 }
 
 /// Which compiled variant of the kernels runs. All give identical bits.
@@ -564,7 +638,12 @@ mod tests {
 
     #[test]
     fn kernels_agree_bit_for_bit() {
-        let (inp, out) = (75, 37);
+        for (inp, out) in [(75, 37), (64, 9), (256, 20), (16, 3), (5, 2)] {
+            kernels_agree_on(inp, out);
+        }
+    }
+
+    fn kernels_agree_on(inp: usize, out: usize) {
         let w: Vec<f32> = (0..inp * out).map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-3).collect();
         let x: Vec<f32> = (0..9 * inp).map(|i| ((i * 104_729 % 997) as f32 - 498.0) * 1e-2).collect();
         let mut reference = vec![0f32; 9 * out];

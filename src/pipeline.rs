@@ -319,6 +319,13 @@ fn compress_batch(codec: &Codec, buf: &[u8], opts: &Options) -> Result<Vec<Coded
         .collect()
 }
 
+fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| Error::Io(std::io::Error::other(e)))
+}
+
 /// Compresses everything from `input` into one frame on `output`; `progress` gets input bytes done.
 pub fn compress(
     codec: &Codec,
@@ -327,10 +334,7 @@ pub fn compress(
     opts: &Options,
     progress: &dyn Fn(u64),
 ) -> Result<Stats> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads.max(1))
-        .build()
-        .map_err(|e| Error::Model(e.to_string()))?;
+    let pool = thread_pool(opts.threads)?;
     let mut stats = Stats { frames: 1, model_ids: vec![codec.model.id_hex()], ..Stats::default() };
     let mut out = CountingWriter { inner: output, count: 0 };
     container::write_frame_header(
@@ -452,6 +456,22 @@ fn decode_batch(codec: &Codec, blocks: &[(BlockHeader, Vec<u8>)], threads: usize
     Ok(out)
 }
 
+/// Reads the next frame header and counts it; a clean end is `None`, but only after a first frame.
+fn next_frame(input: &mut impl Read, stats: &mut Stats) -> Result<Option<FrameHeader>> {
+    match container::read_frame_header(input)? {
+        Some(f) => {
+            stats.frames += 1;
+            let id = hex(&f.model_id);
+            if !stats.model_ids.contains(&id) {
+                stats.model_ids.push(id);
+            }
+            Ok(Some(f))
+        }
+        None if stats.frames == 0 => Err(Error::Truncated("empty input")),
+        None => Ok(None),
+    }
+}
+
 /// Decompresses every frame of `input` to `output` (or only verifies when `output` is `None`).
 pub fn decompress(
     codec: &Codec,
@@ -460,20 +480,12 @@ pub fn decompress(
     threads: usize,
     progress: &dyn Fn(u64),
 ) -> Result<Stats> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .build()
-        .map_err(|e| Error::Model(e.to_string()))?;
+    let pool = thread_pool(threads)?;
     let mut input = CountingReader { inner: input, count: 0 };
     let mut stats = Stats::default();
     let batch_neural = STREAMS_PER_GROUP * threads.max(1);
     loop {
-        let frame = match container::read_frame_header(&mut input)? {
-            Some(f) => f,
-            None if stats.frames == 0 => return Err(Error::Truncated("empty input")),
-            None => break,
-        };
-        stats.frames += 1;
+        let Some(frame) = next_frame(&mut input, &mut stats)? else { break };
         if frame.model_id != codec.model.id {
             return Err(Error::WrongModel { found: hex(&frame.model_id), expected: codec.model.id_hex() });
         }
@@ -527,16 +539,7 @@ pub fn inspect(input: &mut impl Read) -> Result<Stats> {
     let mut input = CountingReader { inner: input, count: 0 };
     let mut stats = Stats::default();
     loop {
-        let frame = match container::read_frame_header(&mut input)? {
-            Some(f) => f,
-            None if stats.frames == 0 => return Err(Error::Truncated("empty input")),
-            None => break,
-        };
-        stats.frames += 1;
-        let id = hex(&frame.model_id);
-        if !stats.model_ids.contains(&id) {
-            stats.model_ids.push(id);
-        }
+        let Some(frame) = next_frame(&mut input, &mut stats)? else { break };
         loop {
             match container::read_record(&mut input, &frame)? {
                 Record::Block(h, _) => stats.add_block(&h),
