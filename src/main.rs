@@ -73,6 +73,13 @@ enum Cmd {
     Info { files: Vec<PathBuf> },
     /// Compare s2s2s with gzip, bzip2, xz and zstd on files (one table, one run).
     Bench { files: Vec<PathBuf> },
+    /// Write the held-out validation part of each corpus source to DIR (never trained on).
+    ValidationSplit {
+        #[arg(long, default_value = "../shared/corpus")]
+        corpus: PathBuf,
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+    },
     /// Train the byte-level BPE tokenizer on the corpus' training split.
     TrainTokenizer {
         #[arg(long, default_value = "../shared/corpus")]
@@ -110,14 +117,11 @@ fn progress_bar(len: Option<u64>, quiet: bool) -> ProgressBar {
     if quiet || !big || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let pb = match len {
-        Some(l) => ProgressBar::new(l),
-        None => ProgressBar::new_spinner(),
+    let (pb, template) = match len {
+        Some(l) => (ProgressBar::new(l), "{spinner} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"),
+        None => (ProgressBar::new_spinner(), "{spinner} {bytes} {bytes_per_sec}"),
     };
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .expect("valid template"),
-    );
+    pb.set_style(ProgressStyle::with_template(template).expect("valid template"));
     pb
 }
 
@@ -239,7 +243,8 @@ fn run_files(common: &Common, args: &OutputArgs, compress: bool) -> Result<()> {
             }
             let t = Instant::now();
             let stats = process(input, &sink, args.force, &|r, w, len| {
-                let pb = progress_bar(len, common.quiet);
+                // decompression reports output bytes, whose total is not known in advance
+                let pb = progress_bar(if compress { len } else { None }, common.quiet);
                 let tick = |n: u64| pb.set_position(n);
                 let stats = if compress {
                     pipeline::compress(&codec, &mut &mut *r, &mut &mut *w, &opts, &tick)
@@ -339,6 +344,17 @@ fn run(cli: Cli) -> Result<()> {
                 rows.extend(bench::bench_file(&codec, f, &opts).with_context(|| f.display().to_string())?);
             }
             print!("{}", bench::table(&rows));
+            Ok(())
+        }
+        Cmd::ValidationSplit { corpus, output } => {
+            std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
+            for src in s2s2s::corpus::load(corpus)? {
+                let path = output.join(format!("{}.val", src.name));
+                std::fs::write(&path, src.validation()).with_context(|| format!("writing {}", path.display()))?;
+                if !common.quiet {
+                    eprintln!("{}: {} bytes", path.display(), src.validation().len());
+                }
+            }
             Ok(())
         }
         Cmd::TrainTokenizer { corpus, vocab, max_bytes, output } => {
