@@ -7,12 +7,16 @@ use crate::error::{Error, Result};
 
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"S2S2";
-/// Format version this build writes and reads.
-pub const VERSION: u8 = 1;
+/// Format version this build writes.
+pub const VERSION: u8 = 2;
+/// Oldest format version this build still reads (version 1's block CRC covers only the header).
+pub const OLDEST_VERSION: u8 = 1;
 /// Numeric profile of the coding engine (how probabilities are computed).
 pub const NUMERIC_PROFILE: u8 = 1;
 /// Largest block a frame may declare (bounds memory when reading hostile input).
 pub const MAX_BLOCK_SIZE: u32 = 1 << 24;
+/// Largest neural block (bounds the model steps a single hostile block header can demand).
+pub const MAX_NEURAL_BLOCK: u32 = 1 << 16;
 
 /// How a block's payload is coded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +48,8 @@ impl Method {
 /// The frame header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
+    /// Format version the frame was written with.
+    pub version: u8,
     pub model_id: [u8; 16],
     /// Largest original size of any block in the frame.
     pub block_size: u32,
@@ -75,7 +81,7 @@ const FRAME_HEADER_LEN: usize = 4 + 1 + 1 + 16 + 4 + 4;
 pub fn write_frame_header(w: &mut impl Write, h: &FrameHeader) -> Result<()> {
     let mut b = Vec::with_capacity(FRAME_HEADER_LEN);
     b.extend_from_slice(&MAGIC);
-    b.push(VERSION);
+    b.push(h.version);
     b.push(NUMERIC_PROFILE);
     b.extend_from_slice(&h.model_id);
     b.extend_from_slice(&h.block_size.to_le_bytes());
@@ -118,24 +124,22 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
         return Err(Error::BadMagic);
     }
     read_exact(r, &mut b[4..6], "frame header")?;
-    if b[4] != VERSION {
-        return Err(Error::UnsupportedVersion(b[4], VERSION));
+    if !(OLDEST_VERSION..=VERSION).contains(&b[4]) {
+        return Err(Error::UnsupportedVersion(b[4]));
     }
     if b[5] != NUMERIC_PROFILE {
-        return Err(Error::Corrupt("unsupported numeric profile"));
+        return Err(Error::UnsupportedProfile(b[5]));
     }
     read_exact(r, &mut b[6..], "frame header")?;
     let crc = u32::from_le_bytes(b[FRAME_HEADER_LEN - 4..].try_into().unwrap());
-    if crc32fast::hash(&b[..FRAME_HEADER_LEN - 4]) != crc {
-        return Err(Error::Checksum("frame header"));
-    }
+    check(crc32fast::hash(&b[..FRAME_HEADER_LEN - 4]), crc, "frame header")?;
     let mut model_id = [0u8; 16];
     model_id.copy_from_slice(&b[6..22]);
     let block_size = u32::from_le_bytes(b[22..26].try_into().unwrap());
     if block_size == 0 || block_size > MAX_BLOCK_SIZE {
         return Err(Error::Corrupt("block size out of range"));
     }
-    Ok(Some(FrameHeader { model_id, block_size }))
+    Ok(Some(FrameHeader { version: b[4], model_id, block_size }))
 }
 
 /// Most payload bytes a block of `orig_len` bytes may have (neural payloads of incompressible
@@ -144,7 +148,17 @@ pub fn max_payload(orig_len: u32) -> u32 {
     orig_len.saturating_mul(2).saturating_add(1024)
 }
 
-/// Writes a block header and its payload.
+/// Compares a stored checksum with the computed one. Fuzzing builds skip header checksums so
+/// that mutated fields reach the code behind them.
+fn check(computed: u32, stored: u32, what: &'static str) -> Result<()> {
+    if computed == stored || cfg!(fuzzing) {
+        Ok(())
+    } else {
+        Err(Error::Checksum(what))
+    }
+}
+
+/// Writes a block header and its payload; the trailing CRC covers both.
 pub fn write_block(w: &mut impl Write, h: &BlockHeader, payload: &[u8]) -> Result<()> {
     let mut b = Vec::with_capacity(32);
     b.push(h.method as u8);
@@ -156,8 +170,10 @@ pub fn write_block(w: &mut impl Write, h: &BlockHeader, payload: &[u8]) -> Resul
             b.extend_from_slice(&v.to_le_bytes());
         }
     }
-    let crc = crc32fast::hash(&b);
-    b.extend_from_slice(&crc.to_le_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&b);
+    crc.update(payload);
+    b.extend_from_slice(&crc.finalize().to_le_bytes());
     w.write_all(&b)?;
     w.write_all(payload)?;
     Ok(())
@@ -189,9 +205,7 @@ pub fn read_record(r: &mut impl Read, frame: &FrameHeader) -> Result<Record> {
         read_exact(r, &mut b, "end record")?;
         let mut all = vec![0u8];
         all.extend_from_slice(&b[..12]);
-        if crc32fast::hash(&all) != u32::from_le_bytes(b[12..16].try_into().unwrap()) {
-            return Err(Error::Checksum("end record"));
-        }
+        check(crc32fast::hash(&all), u32::from_le_bytes(b[12..16].try_into().unwrap()), "end record")?;
         return Ok(Record::End(EndRecord {
             total_len: u64::from_le_bytes(b[..8].try_into().unwrap()),
             crc: u32::from_le_bytes(b[8..12].try_into().unwrap()),
@@ -203,8 +217,11 @@ pub fn read_record(r: &mut impl Read, frame: &FrameHeader) -> Result<Record> {
     read_exact(r, &mut b[..n + 4], "block header")?;
     let mut all = vec![m[0]];
     all.extend_from_slice(&b[..n]);
-    if crc32fast::hash(&all) != u32::from_le_bytes(b[n..n + 4].try_into().unwrap()) {
-        return Err(Error::Checksum("block header"));
+    let stored_crc = u32::from_le_bytes(b[n..n + 4].try_into().unwrap());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&all);
+    if frame.version == 1 {
+        check(crc.clone().finalize(), stored_crc, "block header")?;
     }
     let u = |i: usize| u32::from_le_bytes(b[i * 4..i * 4 + 4].try_into().unwrap());
     let (tokens, mismatches, latent_tokens) =
@@ -216,11 +233,19 @@ pub fn read_record(r: &mut impl Read, frame: &FrameHeader) -> Result<Record> {
     if h.payload_len > max_payload(h.orig_len) || (method == Method::Stored && h.payload_len != h.orig_len) {
         return Err(Error::Corrupt("block payload length out of range"));
     }
-    if method == Method::Neural && (h.tokens == 0 || h.tokens > h.orig_len) {
-        return Err(Error::Corrupt("token count out of range"));
+    if method == Method::Neural && (h.orig_len > MAX_NEURAL_BLOCK || h.tokens == 0 || h.tokens > h.orig_len) {
+        return Err(Error::Corrupt("neural block or token count out of range"));
     }
-    let mut payload = vec![0u8; h.payload_len as usize];
-    read_exact(r, &mut payload, "block payload")?;
+    // Grows as bytes arrive, so a truncated file never costs its declared size in memory.
+    let mut payload = Vec::new();
+    r.take(u64::from(h.payload_len)).read_to_end(&mut payload)?;
+    if payload.len() != h.payload_len as usize {
+        return Err(Error::Truncated("block payload"));
+    }
+    if frame.version >= 2 {
+        crc.update(&payload);
+        check(crc.finalize(), stored_crc, "block")?;
+    }
     Ok(Record::Block(h, payload))
 }
 
@@ -230,7 +255,7 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let f = FrameHeader { model_id: [7; 16], block_size: 4096 };
+        let f = FrameHeader { version: VERSION, model_id: [7; 16], block_size: 4096 };
         let h = BlockHeader {
             method: Method::Neural,
             orig_len: 100,
@@ -263,7 +288,7 @@ mod tests {
 
     #[test]
     fn hostile_lengths_are_rejected_before_allocation() {
-        let f = FrameHeader { model_id: [0; 16], block_size: 1 << 20 };
+        let f = FrameHeader { version: VERSION, model_id: [0; 16], block_size: 1 << 20 };
         let h = BlockHeader {
             method: Method::Zstd,
             orig_len: 1 << 20,

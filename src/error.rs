@@ -13,8 +13,10 @@ pub enum Error {
     Model(String),
     #[error("not an s2s2s file (bad magic)")]
     BadMagic,
-    #[error("unsupported format version {0} (this build reads version {1})")]
-    UnsupportedVersion(u8, u8),
+    #[error("unsupported format version {0} (this build reads versions {oldest} to {newest}); a newer s2s2s may read it", oldest = crate::container::OLDEST_VERSION, newest = crate::container::VERSION)]
+    UnsupportedVersion(u8),
+    #[error("unsupported numeric profile {0} (this build computes profile {p}); a newer s2s2s may read it", p = crate::container::NUMERIC_PROFILE)]
+    UnsupportedProfile(u8),
     #[error("file was made with model {found}, but the loaded model is {expected}; pass --model with the right one")]
     WrongModel { found: String, expected: String },
     #[error("corrupt input: {0}")]

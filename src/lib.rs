@@ -18,4 +18,4 @@ pub mod train;
 
 pub use error::{Error, Result};
 pub use model::Model;
-pub use pipeline::{compress, decompress, inspect, Codec, Options, Stats};
+pub use pipeline::{compress, decompress, inspect, Codec, NeuralUse, Options, Stats};

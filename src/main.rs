@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -158,6 +159,28 @@ fn output_for(input: &Path, args: &OutputArgs, compress: bool) -> Result<Sink> {
     }
 }
 
+/// The temporary output being written, removed by the signal handler on Ctrl-C or SIGTERM.
+static PARTIAL_OUTPUT: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// On SIGINT, SIGTERM or SIGHUP: remove the partial output and exit like an interrupted tool.
+fn install_signal_handler() {
+    let _ = ctrlc::set_handler(|| {
+        // Held until exit, so the main thread cannot rename the file meanwhile.
+        let guard = PARTIAL_OUTPUT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = guard.as_ref() {
+            let _ = std::fs::remove_file(p);
+        }
+        eprintln!("s2s2s: interrupted");
+        std::process::exit(130);
+    });
+}
+
+/// Opens an existing output that is not a regular file (`/dev/null`, a FIFO) for direct writing.
+fn special_output(out: &Path) -> Option<std::io::Result<File>> {
+    let meta = std::fs::metadata(out).ok()?;
+    (!meta.is_file() && !meta.is_dir()).then(|| std::fs::OpenOptions::new().write(true).open(out))
+}
+
 /// Runs `work` from `input` to `sink`, writing files through a temporary file renamed at the end.
 fn process(
     input: &Path,
@@ -165,7 +188,7 @@ fn process(
     force: bool,
     work: &dyn Fn(&mut dyn Read, &mut dyn Write, Option<u64>) -> Result<Stats>,
 ) -> Result<Stats> {
-    let (mut reader, len): (Box<dyn Read>, Option<u64>) = if is_stdin(input) {
+    let (mut reader, source): (Box<dyn Read>, Option<std::fs::Metadata>) = if is_stdin(input) {
         (Box::new(std::io::stdin().lock()), None)
     } else {
         let f = File::open(input).with_context(|| format!("{}: cannot open", input.display()))?;
@@ -173,8 +196,9 @@ fn process(
         if meta.is_dir() {
             bail!("{}: is a directory", input.display());
         }
-        (Box::new(BufReader::with_capacity(1 << 20, f)), Some(meta.len()))
+        (Box::new(BufReader::with_capacity(1 << 20, f)), Some(meta))
     };
+    let len = source.as_ref().filter(|m| m.is_file()).map(|m| m.len());
     match sink {
         Sink::Stdout => {
             let stdout = std::io::stdout();
@@ -184,26 +208,44 @@ fn process(
             Ok(stats)
         }
         Sink::File(out) => {
+            if let Some(f) = special_output(out) {
+                let f = f.with_context(|| format!("{}: cannot open", out.display()))?;
+                let mut w = BufWriter::with_capacity(1 << 20, f);
+                let stats = work(&mut reader, &mut w, len)?;
+                w.flush()?;
+                return Ok(stats);
+            }
             if out.exists() && !force {
                 bail!("{}: already exists; use -f to overwrite", out.display());
             }
             let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            // Like gzip and xz: the output gets the source's permissions and modification time.
             let tmp = tempfile::Builder::new()
                 .prefix(".s2s2s-")
                 .suffix(".tmp")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
                 .tempfile_in(dir)
                 .with_context(|| format!("{}: cannot create a file in this directory", dir.display()))?;
-            let mut w = BufWriter::with_capacity(1 << 20, tmp);
-            let stats = work(&mut reader, &mut w, len)?;
-            let tmp = w.into_inner().map_err(|e| e.into_error())?;
-            tmp.as_file().sync_all()?;
-            if force {
-                tmp.persist(out)
-            } else {
-                tmp.persist_noclobber(out)
-            }
-            .map_err(|e| e.error)
-            .with_context(|| format!("{}: cannot write", out.display()))?;
+            *PARTIAL_OUTPUT.lock().unwrap_or_else(|e| e.into_inner()) = Some(tmp.path().to_path_buf());
+            let written = (|| -> Result<(Stats, tempfile::NamedTempFile)> {
+                let mut w = BufWriter::with_capacity(1 << 20, tmp);
+                let stats = work(&mut reader, &mut w, len)?;
+                let tmp = w.into_inner().map_err(|e| e.into_error())?;
+                if let Some(meta) = source.as_ref().filter(|m| m.is_file()) {
+                    tmp.as_file().set_permissions(meta.permissions())?;
+                    if let Ok(mtime) = meta.modified() {
+                        tmp.as_file().set_modified(mtime)?;
+                    }
+                }
+                tmp.as_file().sync_all()?;
+                Ok((stats, tmp))
+            })();
+            let mut partial = PARTIAL_OUTPUT.lock().unwrap_or_else(|e| e.into_inner());
+            *partial = None;
+            let (stats, tmp) = written?;
+            if force { tmp.persist(out) } else { tmp.persist_noclobber(out) }
+                .map_err(|e| e.error)
+                .with_context(|| format!("{}: cannot write", out.display()))?;
             Ok(stats)
         }
     }
@@ -369,6 +411,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    install_signal_handler();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -45,13 +45,24 @@ pub struct Options {
     pub max_block: usize,
     /// Neural blocks stepped together on one thread (scheduling only; never changes the output).
     pub streams_per_thread: usize,
-    /// Try the neural coder on text blocks.
-    pub neural: bool,
+    /// When to use the neural coder.
+    pub neural: NeuralUse,
+}
+
+/// When blocks are coded with the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NeuralUse {
+    /// Never (zstd or stored only).
+    Never,
+    /// On text blocks, where it is smaller than zstd.
+    Auto,
+    /// On every block its payload bound allows (for tests that must exercise the model).
+    Always,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { threads: 1, neural_block: 16 << 10, max_block: 1 << 20, streams_per_thread: STREAMS_PER_GROUP, neural: true }
+        Self { threads: 1, neural_block: 16 << 10, max_block: 1 << 20, streams_per_thread: STREAMS_PER_GROUP, neural: NeuralUse::Auto }
     }
 }
 
@@ -278,7 +289,14 @@ fn neural_group(codec: &Codec, pieces: &[&[u8]]) -> Result<Vec<Coded>> {
 /// Compresses a batch of input into blocks.
 fn compress_batch(codec: &Codec, buf: &[u8], opts: &Options) -> Result<Vec<Coded>> {
     let pieces = split_pieces(buf, opts.neural_block);
-    let text: Vec<bool> = pieces.iter().map(|p| opts.neural && looks_like_text(p)).collect();
+    let text: Vec<bool> = pieces
+        .iter()
+        .map(|p| match opts.neural {
+            NeuralUse::Never => false,
+            NeuralUse::Auto => looks_like_text(p),
+            NeuralUse::Always => true,
+        })
+        .collect();
     let neural_pieces: Vec<&[u8]> = pieces.iter().zip(&text).filter(|(_, t)| **t).map(|(p, _)| *p).collect();
     let neural: Vec<Coded> = neural_pieces
         .par_chunks(group_size(neural_pieces.len(), opts.threads, opts.streams_per_thread))
@@ -311,7 +329,9 @@ fn compress_batch(codec: &Codec, buf: &[u8], opts: &Options) -> Result<Vec<Coded
             let data = run.concat();
             let level = if coded.is_some() { 19 } else { 9 };
             let plain = classical(&data, level);
+            let fits = |n: &Coded| n.payload.len() as u32 <= container::max_payload(n.header.orig_len);
             Ok(match coded {
+                Some(n) if opts.neural == NeuralUse::Always && fits(&n) => n,
                 Some(n) if n.payload.len() < plain.payload.len() => n,
                 _ => plain,
             })
@@ -334,12 +354,19 @@ pub fn compress(
     opts: &Options,
     progress: &dyn Fn(u64),
 ) -> Result<Stats> {
+    // Block sizes beyond what the format allows would make unreadable files.
+    let max_block = opts.max_block.clamp(1, container::MAX_BLOCK_SIZE as usize);
+    let opts = &Options {
+        neural_block: opts.neural_block.clamp(1, max_block.min(container::MAX_NEURAL_BLOCK as usize)),
+        max_block,
+        ..opts.clone()
+    };
     let pool = thread_pool(opts.threads)?;
     let mut stats = Stats { frames: 1, model_ids: vec![codec.model.id_hex()], ..Stats::default() };
     let mut out = CountingWriter { inner: output, count: 0 };
     container::write_frame_header(
         &mut out,
-        &FrameHeader { model_id: codec.model.id, block_size: opts.max_block as u32 },
+        &FrameHeader { version: container::VERSION, model_id: codec.model.id, block_size: opts.max_block as u32 },
     )?;
     // The batch size shapes block boundaries, so it must not depend on threads or streams.
     let batch = (opts.neural_block * 64).max(opts.max_block);

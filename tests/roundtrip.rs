@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use s2s2s::engine::Kernel;
-use s2s2s::{compress, decompress, Codec, Model, Options};
+use s2s2s::{compress, decompress, Codec, Model, NeuralUse, Options};
 
 fn tiny() -> &'static Codec {
     static C: OnceLock<Codec> = OnceLock::new();
@@ -14,7 +14,7 @@ fn tiny() -> &'static Codec {
 }
 
 fn opts(threads: usize, neural_block: usize, streams: usize) -> Options {
-    Options { threads, neural_block, streams_per_thread: streams, max_block: 4096, neural: true }
+    Options { threads, neural_block, streams_per_thread: streams, max_block: 4096, neural: NeuralUse::Always }
 }
 
 fn pack(codec: &Codec, data: &[u8], o: &Options) -> Vec<u8> {

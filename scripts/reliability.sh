@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Reproduces the figures in RELIABILITY.md: fuzzing, peak memory by input size, bit flips.
+# Usage: scripts/reliability.sh [seconds per fuzz target, default 600]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-600}
+out=target/reliability
+mkdir -p "$out"
+
+# 1. Fuzzing (cargo-fuzz; the stable toolchain is allowed nightly flags by RUSTC_BOOTSTRAP).
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+export RUSTC_BOOTSTRAP=1
+for t in container decompress roundtrip; do
+  mkdir -p "fuzz/corpus/$t"
+  if [ "$t" != roundtrip ]; then cp tests/golden/v*/*.s2s "fuzz/corpus/$t/" 2>/dev/null || true; fi
+  cargo fuzz run -s none "$t" -- -max_total_time="$secs" -max_len=8192 -rss_limit_mb=2048 -timeout=60 \
+    2>&1 | tee "$out/fuzz-$t.log" | grep -E "^#[0-9]+ *(DONE|INITED)|SUMMARY|panicked|crash-" || true
+done
+
+# 2. Peak memory by input size (GNU time's maximum resident set size), built-in model.
+cargo build --release -q
+bin=./target/release/s2s2s
+peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+truncate -s 4G "$out/sparse-4G"
+printf 'sparse 4 GiB     compress %s KiB\n' "$(peak $bin compress -f -T2 -o "$out/sparse.s2s" "$out/sparse-4G")"
+printf 'sparse 4 GiB     decompress %s KiB\n' "$(peak $bin decompress -c -T2 "$out/sparse.s2s")"
+rm -f "$out/sparse-4G"
+xz -dc ../shared/corpus/enwik8_head3M.xz | tail -c 1000000 > "$out/enwik8_val_1M"
+for n in 100000 1000000; do
+  head -c $n "$out/enwik8_val_1M" > "$out/text-$n"
+  printf 'text %-9s   compress %s KiB\n' "$n" "$(peak $bin compress -f -T2 -o "$out/text-$n.s2s" "$out/text-$n")"
+  printf 'text %-9s   decompress %s KiB\n' "$n" "$(peak $bin decompress -c -T2 "$out/text-$n.s2s")"
+done
+
+# 3. Single-bit flips: every bit of a multi-frame, multi-method container.
+cargo test --release -q --test reliability every_single_bit_flip_is_detected 2>&1 | grep "test result"

@@ -1,0 +1,179 @@
+//! Trust: golden files of every format version, single-bit flips, hostile headers, and the
+//! library's bounds. (The CLI's file safety is in `tests/cli_safety.rs`.)
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use s2s2s::container::{self, EndRecord, FrameHeader};
+use s2s2s::{compress, decompress, Codec, Error, Model, NeuralUse, Options};
+
+fn tiny() -> &'static Codec {
+    static C: OnceLock<Codec> = OnceLock::new();
+    C.get_or_init(|| Codec::new(Model::load(Path::new("tests/data/tiny")).unwrap()).unwrap())
+}
+
+const GOLDEN: &str = "tests/golden";
+const ORIGINALS: [&str; 4] = ["text.txt", "binary.bin", "empty", "mixed.bin"];
+
+/// The settings the current version's golden files were made with: every block the model can
+/// take goes through it, several blocks per file.
+fn golden_options() -> Options {
+    Options { threads: 1, neural_block: 2048, max_block: 4096, streams_per_thread: 4, neural: NeuralUse::Always }
+}
+
+fn original(name: &str) -> Vec<u8> {
+    if name == "concatenated" {
+        return ["text.txt", "binary.bin", "empty"].iter().flat_map(|n| original(n)).collect();
+    }
+    std::fs::read(Path::new(GOLDEN).join(name)).unwrap()
+}
+
+fn golden_path(version: u8, name: &str) -> PathBuf {
+    Path::new(GOLDEN).join(format!("v{version}")).join(format!("{name}.s2s"))
+}
+
+fn pack(data: &[u8], o: &Options) -> Vec<u8> {
+    let mut out = Vec::new();
+    compress(tiny(), &mut &data[..], &mut out, o, &|_| {}).unwrap();
+    out
+}
+
+fn unpack(packed: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    decompress(tiny(), &mut &packed[..], Some(&mut out), 2, &|_| {})?;
+    Ok(out)
+}
+
+fn current_golden() -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> =
+        ORIGINALS.iter().map(|n| (n.to_string(), pack(&original(n), &golden_options()))).collect();
+    let cat = ["text.txt", "binary.bin", "empty"].iter().flat_map(|n| pack(&original(n), &golden_options())).collect();
+    files.push(("concatenated".into(), cat));
+    files
+}
+
+/// Writes the current version's golden files: run once per format version, then commit them.
+#[test]
+#[ignore]
+fn regenerate_golden_files() {
+    std::fs::create_dir_all(Path::new(GOLDEN).join(format!("v{}", container::VERSION))).unwrap();
+    for (name, packed) in current_golden() {
+        std::fs::write(golden_path(container::VERSION, &name), packed).unwrap();
+    }
+}
+
+#[test]
+fn golden_files_of_every_version_decompress_exactly() {
+    for version in container::OLDEST_VERSION..=container::VERSION {
+        for name in ORIGINALS.iter().copied().chain(["concatenated"]) {
+            let packed = std::fs::read(golden_path(version, name)).unwrap();
+            assert_eq!(packed[4], version);
+            assert_eq!(unpack(&packed).unwrap(), original(name), "v{version} {name}");
+        }
+    }
+}
+
+#[test]
+fn current_version_reproduces_its_golden_files_bit_for_bit() {
+    // Pins the coded bits: any change to the model arithmetic, the quantisation or the coder shows.
+    for (name, packed) in current_golden() {
+        let golden = std::fs::read(golden_path(container::VERSION, &name)).unwrap();
+        assert!(golden == packed, "{name}: the encoder no longer produces the committed bits");
+    }
+    let info = s2s2s::inspect(&mut &std::fs::read(golden_path(container::VERSION, "mixed.bin")).unwrap()[..]).unwrap();
+    assert!(info.neural_blocks >= 3, "the golden files must exercise the model");
+}
+
+#[test]
+fn unknown_versions_and_profiles_are_refused_by_name() {
+    let mut packed = std::fs::read(golden_path(container::VERSION, "text.txt")).unwrap();
+    packed[4] = container::VERSION + 1;
+    let e = unpack(&packed).unwrap_err().to_string();
+    assert!(e.contains("unsupported format version"), "{e}");
+    packed[4] = container::VERSION;
+    packed[5] = container::NUMERIC_PROFILE + 1;
+    let e = unpack(&packed).unwrap_err().to_string();
+    assert!(e.contains("unsupported numeric profile"), "{e}");
+}
+
+#[test]
+fn every_single_bit_flip_is_detected() {
+    // Two frames: zstd and stored blocks, then neural ones (last, so that most flips are found
+    // before any model work and the test stays fast).
+    let data = [original("binary.bin"), original("mixed.bin")[..3000].to_vec()].concat();
+    let opts = Options { neural_block: 1000, ..golden_options() };
+    let split = data.len() - 3000;
+    let packed = [pack(&data[..split], &Options { neural: NeuralUse::Auto, ..opts.clone() }), pack(&data[split..], &opts)].concat();
+    let info = s2s2s::inspect(&mut &packed[..]).unwrap();
+    assert!(info.neural_blocks >= 3 && info.zstd_blocks + info.stored_blocks >= 1 && info.frames == 2);
+    assert!(unpack(&packed).unwrap() == data);
+    let mut missed = Vec::new();
+    for bit in 0..packed.len() * 8 {
+        let mut v = packed.clone();
+        v[bit / 8] ^= 1 << (bit % 8);
+        if unpack(&v).is_ok() {
+            missed.push(bit);
+        }
+    }
+    assert!(missed.is_empty(), "{} of {} flips undetected: {missed:?}", missed.len(), packed.len() * 8);
+}
+
+fn frame_header(block_size: u32) -> Vec<u8> {
+    let mut v = Vec::new();
+    let h = FrameHeader { version: container::VERSION, model_id: tiny().model.id, block_size };
+    container::write_frame_header(&mut v, &h).unwrap();
+    v
+}
+
+#[test]
+fn hostile_lengths_fail_fast_without_allocating_them() {
+    // A frame that claims 1 TB of content but holds none.
+    let mut v = frame_header(container::MAX_BLOCK_SIZE);
+    container::write_end(&mut v, &EndRecord { total_len: 1 << 40, crc: 0 }).unwrap();
+    assert!(matches!(unpack(&v), Err(Error::Checksum(_))));
+    // A block claiming the largest payload, followed by 10 bytes: truncated, not a 32 MiB buffer.
+    let mut v = frame_header(container::MAX_BLOCK_SIZE);
+    let h = container::BlockHeader {
+        method: container::Method::Zstd,
+        orig_len: container::MAX_BLOCK_SIZE,
+        payload_len: container::max_payload(container::MAX_BLOCK_SIZE),
+        crc: 0,
+        tokens: 0,
+        mismatches: 0,
+        latent_tokens: 0,
+    };
+    container::write_block(&mut v, &h, &[0; 10]).unwrap();
+    let e = unpack(&v).unwrap_err();
+    assert!(matches!(e, Error::Truncated(_) | Error::Checksum(_)), "{e}");
+    // Frame headers with out-of-range block sizes.
+    for size in [0, container::MAX_BLOCK_SIZE + 1, u32::MAX] {
+        let mut v = frame_header(1);
+        v[22..26].copy_from_slice(&size.to_le_bytes());
+        let crc = crc32fast::hash(&v[..26]);
+        v[26..30].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(unpack(&v), Err(Error::Corrupt(_))), "block size {size}");
+    }
+}
+
+#[test]
+fn neural_blocks_beyond_the_format_bound_are_refused() {
+    let mut v = frame_header(container::MAX_BLOCK_SIZE);
+    let h = container::BlockHeader {
+        method: container::Method::Neural,
+        orig_len: container::MAX_NEURAL_BLOCK + 1,
+        payload_len: 4,
+        crc: 0,
+        tokens: container::MAX_NEURAL_BLOCK + 1,
+        mismatches: 0,
+        latent_tokens: 0,
+    };
+    container::write_block(&mut v, &h, &[0; 4]).unwrap();
+    assert!(matches!(unpack(&v), Err(Error::Corrupt(_))));
+}
+
+#[test]
+fn oversized_options_still_make_readable_files() {
+    let data = original("mixed.bin");
+    let o = Options { neural_block: 1 << 30, max_block: 3000, ..golden_options() };
+    assert!(unpack(&pack(&data, &o)).unwrap() == data);
+}
