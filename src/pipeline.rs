@@ -567,15 +567,18 @@ pub fn inspect(input: &mut impl Read) -> Result<Stats> {
     let mut stats = Stats::default();
     loop {
         let Some(frame) = next_frame(&mut input, &mut stats)? else { break };
+        let mut total = 0u64;
         loop {
             match container::read_record(&mut input, &frame)? {
-                Record::Block(h, _) => stats.add_block(&h),
-                Record::End(e) => {
-                    stats.output_bytes += e.total_len;
-                    break;
+                Record::Block(h, _) => {
+                    total += u64::from(h.orig_len);
+                    stats.add_block(&h);
                 }
+                Record::End(e) if e.total_len == total => break,
+                Record::End(_) => return Err(Error::Corrupt("frame length does not match its blocks")),
             }
         }
+        stats.output_bytes += total;
     }
     stats.input_bytes = input.count;
     Ok(stats)

@@ -3,6 +3,8 @@
 
 use libfuzzer_sys::fuzz_target;
 
+mod shared;
+
 fuzz_target!(|data: &[u8]| {
-    let _ = s2s2s::inspect(&mut &data[..]);
+    let _ = shared::container(data);
 });

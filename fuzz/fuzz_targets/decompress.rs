@@ -6,16 +6,14 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use s2s2s::{Codec, Model};
 
-fn tiny() -> &'static Codec {
-    static C: OnceLock<Codec> = OnceLock::new();
-    C.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/tiny");
-        Codec::new(Model::load(&dir).expect("fixture model")).expect("codec")
-    })
+mod shared;
+
+fn tiny() -> &'static s2s2s::Codec {
+    static C: OnceLock<s2s2s::Codec> = OnceLock::new();
+    C.get_or_init(|| shared::tiny_model(&Path::new(env!("CARGO_MANIFEST_DIR")).join("..")))
 }
 
 fuzz_target!(|data: &[u8]| {
-    let _ = s2s2s::decompress(tiny(), &mut &data[..], Some(&mut std::io::sink()), 1, &|_| {});
+    let _ = shared::decompress(tiny(), data);
 });
