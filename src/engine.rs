@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 
+use half::{f16, slice::HalfFloatSliceExt};
+
 use crate::error::{Error, Result};
 use crate::model::{bucket_bidir, bucket_causal, Config};
 
@@ -38,6 +40,16 @@ fn matmul_portable(x: &[f32], rows: usize, w: &[f32], inp: usize, out: usize, y:
     }
 }
 
+fn matmul_portable_h(x: &[f32], rows: usize, w: &[f16], inp: usize, out: usize, y: &mut [f32]) {
+    let mut wj = vec![0f32; inp];
+    for j in 0..out {
+        w[j * inp..(j + 1) * inp].convert_to_f32_slice(&mut wj);
+        for r in 0..rows {
+            y[r * out + j] = dot_body(&x[r * inp..(r + 1) * inp], &wj);
+        }
+    }
+}
+
 /// Adds the scalar tail to the lane sums and reduces them exactly as `dot_body` does.
 #[inline(always)]
 fn finish_lanes(mut acc: [f32; LANES], a: &[f32], b: &[f32], from: usize) -> f32 {
@@ -59,6 +71,7 @@ fn finish_lanes(mut acc: [f32; LANES], a: &[f32], b: &[f32], from: usize) -> f32
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{finish_lanes, LANES};
+    use half::{f16, slice::HalfFloatSliceExt};
     use std::arch::x86_64::*;
 
     // Horizontal sums with the lane tree of `finish_lanes`: k += k+8, k += k+4, k += k+2, k += k+1.
@@ -88,8 +101,37 @@ mod x86 {
         tree4(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1))
     }
 
+    // f16 to f32 widening (exact on every path).
+    fn widen_sse2(src: &[f16], dst: &mut [f32]) {
+        src.convert_to_f32_slice(dst);
+    }
+
+    #[target_feature(enable = "avx2,f16c")]
+    unsafe fn widen_avx2(src: &[f16], dst: &mut [f32]) {
+        let body = src.len() - src.len() % 8;
+        for i in (0..body).step_by(8) {
+            let h = _mm_loadu_si128(src.as_ptr().add(i).cast());
+            _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
+        }
+        for i in body..src.len() {
+            dst[i] = src[i].to_f32();
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn widen_avx512(src: &[f16], dst: &mut [f32]) {
+        let body = src.len() - src.len() % 16;
+        for i in (0..body).step_by(16) {
+            let h = _mm256_loadu_si256(src.as_ptr().add(i).cast());
+            _mm512_storeu_ps(dst.as_mut_ptr().add(i), _mm512_cvtph_ps(h));
+        }
+        for i in body..src.len() {
+            dst[i] = src[i].to_f32();
+        }
+    }
+
     macro_rules! kernel {
-        ($name:ident, $feat:literal, $v:ty, $w:expr, $rb:expr, $zero:ident, $load:ident, $mul:ident, $add:ident, $store:ident, $hsum:ident) => {
+        ($name:ident, $name_h:ident, $feat:literal, $v:ty, $w:expr, $rb:expr, $zero:ident, $load:ident, $mul:ident, $add:ident, $store:ident, $hsum:ident, $widen:ident) => {
             /// Dot products of rows `r..r + RB` of `x` with weight row `wj`, into column `j` of `y`.
             #[target_feature(enable = $feat)]
             unsafe fn block<const RB: usize>(x: &[f32], r: usize, wj: &[f32], inp: usize, out: usize, j: usize, y: &mut [f32]) {
@@ -123,7 +165,8 @@ mod x86 {
                 }
             }
 
-            /// Dot products of row `r` of `x` with weight rows `j..j + CB` (independent chains for one row).
+            /// Dot products of row `r` of `x` with the first CB rows of `w`, into columns
+            /// `j..j + CB` of `y` (independent chains for one row).
             #[target_feature(enable = $feat)]
             unsafe fn cols<const CB: usize>(x: &[f32], r: usize, w: &[f32], inp: usize, out: usize, j: usize, y: &mut [f32]) {
                 const N: usize = LANES / $w;
@@ -137,7 +180,7 @@ mod x86 {
                         xv[n] = $load(xr.as_ptr().add(i + n * $w));
                     }
                     for c in 0..CB {
-                        let wp = w.as_ptr().add((j + c) * inp + i);
+                        let wp = w.as_ptr().add(c * inp + i);
                         for n in 0..N {
                             acc[c][n] = $add(acc[c][n], $mul(xv[n], $load(wp.add(n * $w))));
                         }
@@ -145,7 +188,7 @@ mod x86 {
                     i += LANES;
                 }
                 for c in 0..CB {
-                    let wj = &w[(j + c) * inp..(j + c + 1) * inp];
+                    let wj = &w[c * inp..(c + 1) * inp];
                     y[r * out + j + c] = if body == inp {
                         $hsum(acc[c])
                     } else {
@@ -158,6 +201,25 @@ mod x86 {
                 }
             }
 
+            /// Every row of `x` against weight row `wj`, written to column `j` of `y`.
+            #[target_feature(enable = $feat)]
+            unsafe fn all_rows(x: &[f32], rows: usize, wj: &[f32], inp: usize, out: usize, j: usize, y: &mut [f32]) {
+                let full = rows - rows % $rb;
+                for r in (0..full).step_by($rb) {
+                    block::<$rb>(x, r, wj, inp, out, j, y);
+                }
+                match rows - full {
+                    0 => {}
+                    1 => block::<1>(x, full, wj, inp, out, j, y),
+                    2 => block::<2>(x, full, wj, inp, out, j, y),
+                    3 => block::<3>(x, full, wj, inp, out, j, y),
+                    4 => block::<4>(x, full, wj, inp, out, j, y),
+                    5 => block::<5>(x, full, wj, inp, out, j, y),
+                    6 => block::<6>(x, full, wj, inp, out, j, y),
+                    _ => block::<7>(x, full, wj, inp, out, j, y),
+                }
+            }
+
             // Each weight row is read once and used for every row of `x` while it is in L1;
             // a single row (attention scores) runs eight weight rows side by side instead.
             #[target_feature(enable = $feat)]
@@ -165,41 +227,45 @@ mod x86 {
                 if rows == 1 {
                     let mut j = 0;
                     while j + 8 <= out {
-                        cols::<8>(x, 0, w, inp, out, j, y);
+                        cols::<8>(x, 0, &w[j * inp..], inp, out, j, y);
                         j += 8;
                     }
                     for j in j..out {
-                        cols::<1>(x, 0, w, inp, out, j, y);
+                        cols::<1>(x, 0, &w[j * inp..], inp, out, j, y);
                     }
                     return;
                 }
-                let full = rows - rows % $rb;
                 for j in 0..out {
-                    let wj = &w[j * inp..(j + 1) * inp];
-                    for r in (0..full).step_by($rb) {
-                        block::<$rb>(x, r, wj, inp, out, j, y);
+                    all_rows(x, rows, &w[j * inp..(j + 1) * inp], inp, out, j, y);
+                }
+            }
+
+            /// As above with f16 weights, widened (exactly) a few rows at a time into L1: half
+            /// the memory traffic, the same products in the same order.
+            #[target_feature(enable = $feat)]
+            pub unsafe fn $name_h(x: &[f32], rows: usize, w: &[f16], inp: usize, out: usize, y: &mut [f32]) {
+                let mut buf = vec![0f32; 8 * inp];
+                let mut j = 0;
+                while j < out {
+                    let cb = if rows == 1 { (out - j).min(8) } else { 1 };
+                    $widen(&w[j * inp..(j + cb) * inp], &mut buf[..cb * inp]);
+                    match (rows, cb) {
+                        (1, 8) => cols::<8>(x, 0, &buf, inp, out, j, y),
+                        (1, _) => (0..cb).for_each(|c| cols::<1>(x, 0, &buf[c * inp..], inp, out, j + c, y)),
+                        _ => all_rows(x, rows, &buf[..inp], inp, out, j, y),
                     }
-                    match rows - full {
-                        0 => {}
-                        1 => block::<1>(x, full, wj, inp, out, j, y),
-                        2 => block::<2>(x, full, wj, inp, out, j, y),
-                        3 => block::<3>(x, full, wj, inp, out, j, y),
-                        4 => block::<4>(x, full, wj, inp, out, j, y),
-                        5 => block::<5>(x, full, wj, inp, out, j, y),
-                        6 => block::<6>(x, full, wj, inp, out, j, y),
-                        _ => block::<7>(x, full, wj, inp, out, j, y),
-                    }
+                    j += cb;
                 }
             }
         };
     }
 
-    mod sse2_impl { use super::*; kernel!(matmul_sse2, "sse2", __m128, 4, 2, _mm_setzero_ps, _mm_loadu_ps, _mm_mul_ps, _mm_add_ps, _mm_storeu_ps, hsum_sse2); }
-    pub use sse2_impl::matmul_sse2;
-    mod avx2_impl { use super::*; kernel!(matmul_avx2, "avx2", __m256, 8, 4, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_storeu_ps, hsum_avx2); }
-    pub use avx2_impl::matmul_avx2;
-    mod avx512_impl { use super::*; kernel!(matmul_avx512, "avx512f", __m512, 16, 8, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_storeu_ps, hsum_avx512); }
-    pub use avx512_impl::matmul_avx512;
+    mod sse2_impl { use super::*; kernel!(matmul_sse2, matmul_sse2_h, "sse2", __m128, 4, 2, _mm_setzero_ps, _mm_loadu_ps, _mm_mul_ps, _mm_add_ps, _mm_storeu_ps, hsum_sse2, widen_sse2); }
+    pub use sse2_impl::{matmul_sse2, matmul_sse2_h};
+    mod avx2_impl { use super::*; kernel!(matmul_avx2, matmul_avx2_h, "avx2,f16c", __m256, 8, 4, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_storeu_ps, hsum_avx2, widen_avx2); }
+    pub use avx2_impl::{matmul_avx2, matmul_avx2_h};
+    mod avx512_impl { use super::*; kernel!(matmul_avx512, matmul_avx512_h, "avx512f", __m512, 16, 8, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_storeu_ps, hsum_avx512, widen_avx512); }
+    pub use avx512_impl::{matmul_avx512, matmul_avx512_h};
 }
 
 /// Which compiled variant of the kernels runs. All give identical bits.
@@ -208,6 +274,7 @@ pub enum Kernel {
     /// Plain Rust, any CPU.
     Portable,
     Sse2,
+    /// AVX2 with F16C.
     Avx2,
     Avx512,
 }
@@ -225,7 +292,7 @@ impl Kernel {
         #[cfg(target_arch = "x86_64")]
         {
             v.push(Kernel::Sse2);
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
                 v.push(Kernel::Avx2);
             }
             if std::arch::is_x86_feature_detected!("avx512f") {
@@ -247,6 +314,52 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => unsafe { x86::matmul_avx512(x, rows, w, inp, out, y) },
             _ => matmul_portable(x, rows, w, inp, out, y),
+        }
+    }
+
+    /// `y = x · wᵀ` for a weight matrix in either precision (same bits as its f32 widening).
+    pub fn matmul_weights(self, x: &[f32], rows: usize, w: &Weights, inp: usize, out: usize, y: &mut [f32]) {
+        let w = match w {
+            Weights::F32(w) => return self.matmul(x, rows, w, inp, out, y),
+            Weights::F16(w) => w,
+        };
+        assert!(x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
+        match self {
+            // SAFETY: as in `matmul`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Sse2 => unsafe { x86::matmul_sse2_h(x, rows, w, inp, out, y) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { x86::matmul_avx2_h(x, rows, w, inp, out, y) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { x86::matmul_avx512_h(x, rows, w, inp, out, y) },
+            _ => matmul_portable_h(x, rows, w, inp, out, y),
+        }
+    }
+}
+
+/// A weight matrix (`out × inp`, row-major), kept in f16 when every value is exactly an f16
+/// (as in shipped models), which halves the memory the hot loop streams.
+pub enum Weights {
+    F16(Vec<f16>),
+    F32(Vec<f32>),
+}
+
+impl Weights {
+    /// Narrows to f16 only when that loses nothing.
+    pub fn new(v: Vec<f32>) -> Self {
+        let narrow: Vec<f16> = v.iter().map(|&x| f16::from_f32(x)).collect();
+        if narrow.iter().zip(&v).all(|(h, &x)| h.to_f32().to_bits() == x.to_bits()) {
+            Weights::F16(narrow)
+        } else {
+            Weights::F32(v)
+        }
+    }
+
+    /// Row `i` of a matrix with `n` columns, widened to f32, appended to `out`.
+    fn extend_row(&self, i: usize, n: usize, out: &mut Vec<f32>) {
+        match self {
+            Weights::F32(w) => out.extend_from_slice(&w[i * n..(i + 1) * n]),
+            Weights::F16(w) => out.extend(w[i * n..(i + 1) * n].iter().map(|h| h.to_f32())),
         }
     }
 }
@@ -323,16 +436,16 @@ fn weighted_sum(p: &[f32], v: &[f32], out: &mut [f32]) {
 }
 
 struct Attn {
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    o: Vec<f32>,
+    q: Weights,
+    k: Weights,
+    v: Weights,
+    o: Weights,
 }
 
 struct Ffn {
-    wi0: Vec<f32>,
-    wi1: Vec<f32>,
-    wo: Vec<f32>,
+    wi0: Weights,
+    wi1: Weights,
+    wo: Weights,
 }
 
 struct EncLayer {
@@ -355,7 +468,7 @@ struct DecLayer {
 pub struct Engine {
     pub cfg: Config,
     kernel: Kernel,
-    embed: Vec<f32>,
+    embed: Weights,
     enc_rel: Vec<f32>,
     dec_rel: Vec<f32>,
     enc: Vec<EncLayer>,
@@ -391,17 +504,17 @@ impl Engine {
         let (f, h) = (cfg.d_ff, cfg.n_heads);
         let attn = |take: &mut dyn FnMut(&str, usize) -> Result<Vec<f32>>, p: &str| -> Result<Attn> {
             Ok(Attn {
-                q: take(&format!("{p}.q.weight"), d * d)?,
-                k: take(&format!("{p}.k.weight"), d * d)?,
-                v: take(&format!("{p}.v.weight"), d * d)?,
-                o: take(&format!("{p}.o.weight"), d * d)?,
+                q: Weights::new(take(&format!("{p}.q.weight"), d * d)?),
+                k: Weights::new(take(&format!("{p}.k.weight"), d * d)?),
+                v: Weights::new(take(&format!("{p}.v.weight"), d * d)?),
+                o: Weights::new(take(&format!("{p}.o.weight"), d * d)?),
             })
         };
         let ffn = |take: &mut dyn FnMut(&str, usize) -> Result<Vec<f32>>, p: &str| -> Result<Ffn> {
             Ok(Ffn {
-                wi0: take(&format!("{p}.wi0.weight"), f * d)?,
-                wi1: take(&format!("{p}.wi1.weight"), f * d)?,
-                wo: take(&format!("{p}.wo.weight"), d * f)?,
+                wi0: Weights::new(take(&format!("{p}.wi0.weight"), f * d)?),
+                wi1: Weights::new(take(&format!("{p}.wi1.weight"), f * d)?),
+                wo: Weights::new(take(&format!("{p}.wo.weight"), d * f)?),
             })
         };
         let mut enc = Vec::new();
@@ -425,7 +538,7 @@ impl Engine {
             });
         }
         Ok(Self {
-            embed: take("embed.weight", (cfg.vocab + 2) * d)?,
+            embed: Weights::new(take("embed.weight", (cfg.vocab + 2) * d)?),
             enc_rel: take("enc_rel.weight", 32 * h)?,
             dec_rel: take("dec_rel.weight", 16 * h)?,
             enc_norm: take("enc_norm.weight", d)?,
@@ -447,9 +560,9 @@ impl Engine {
         self.kernel = kernel;
     }
 
-    fn mm(&self, x: &[f32], rows: usize, w: &[f32], inp: usize, out: usize) -> Vec<f32> {
+    fn mm(&self, x: &[f32], rows: usize, w: &Weights, inp: usize, out: usize) -> Vec<f32> {
         let mut y = vec![0f32; rows * out];
-        self.kernel.matmul(x, rows, w, inp, out, &mut y);
+        self.kernel.matmul_weights(x, rows, w, inp, out, &mut y);
         y
     }
 
@@ -457,7 +570,7 @@ impl Engine {
         let d = self.cfg.d_model;
         let mut x = Vec::with_capacity(ids.len() * d);
         for &id in ids {
-            x.extend_from_slice(&self.embed[id as usize * d..(id as usize + 1) * d]);
+            self.embed.extend_row(id as usize, d, &mut x);
         }
         x
     }
@@ -624,7 +737,7 @@ impl Engine {
         }
         rms_norm(&mut x, d, &self.dec_norm);
         logits.resize(rows * c.vocab, 0.0);
-        self.kernel.matmul(&x, rows, &self.embed, d, c.vocab, logits);
+        self.kernel.matmul_weights(&x, rows, &self.embed, d, c.vocab, logits);
         let out_scale = 1.0 / (d as f32).sqrt();
         for v in logits.iter_mut() {
             *v *= out_scale;
@@ -660,12 +773,25 @@ mod tests {
         let x: Vec<f32> = (0..9 * inp).map(|i| ((i * 104_729 % 997) as f32 - 498.0) * 1e-2).collect();
         let mut reference = vec![0f32; 9 * out];
         Kernel::Portable.matmul(&x, 9, &w, inp, out, &mut reference);
+        // the same values held as f16 must give the same bits through the f16 paths
+        let w16 = Weights::new(w.clone());
+        assert!(matches!(w16, Weights::F16(_)) == w.iter().all(|&v| f16::from_f32(v).to_f32() == v));
+        let w16 = Weights::F16(w.iter().map(|&v| f16::from_f32(v)).collect());
+        let widened: Vec<f32> = match &w16 {
+            Weights::F16(h) => h.iter().map(|v| v.to_f32()).collect(),
+            Weights::F32(_) => unreachable!(),
+        };
+        let mut reference16 = vec![0f32; 9 * out];
+        Kernel::Portable.matmul(&x, 9, &widened, inp, out, &mut reference16);
         for k in Kernel::available() {
             for rows in 1..=9 {
                 let mut y = vec![0f32; rows * out];
                 k.matmul(&x, rows, &w, inp, out, &mut y);
                 let same = y.iter().zip(&reference).all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "{k:?} with {rows} rows differs");
+                k.matmul_weights(&x, rows, &w16, inp, out, &mut y);
+                let same = y.iter().zip(&reference16).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{k:?} with {rows} rows and f16 weights differs");
             }
         }
     }
