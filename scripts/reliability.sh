@@ -12,9 +12,11 @@ command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 export RUSTC_BOOTSTRAP=1
 for t in container decompress roundtrip; do
   mkdir -p "fuzz/corpus/$t"
-  if [ "$t" != roundtrip ]; then cp tests/golden/v*/*.s2s "fuzz/corpus/$t/" 2>/dev/null || true; fi
+  if [ "$t" != roundtrip ]; then
+    for f in tests/golden/v*/*.s2s; do cp "$f" "fuzz/corpus/$t/$(basename "$(dirname "$f")")-$(basename "$f")"; done
+  fi
   cargo fuzz run -s none "$t" -- -max_total_time="$secs" -max_len=8192 -rss_limit_mb=2048 -timeout=60 \
-    2>&1 | tee "$out/fuzz-$t.log" | grep -E "^#[0-9]+ *(DONE|INITED)|SUMMARY|panicked|crash-" || true
+    2>&1 | tee "$out/fuzz-$t.log" | grep -E "^#[0-9]+[[:space:]]+DONE|^Done [0-9]+ runs|SUMMARY|panicked|crash-" || true
 done
 
 # 2. Peak memory by input size (GNU time's maximum resident set size), built-in model.
@@ -33,4 +35,4 @@ for n in 100000 1000000; do
 done
 
 # 3. Single-bit flips: every bit of a multi-frame, multi-method container.
-cargo test --release -q --test reliability every_single_bit_flip_is_detected 2>&1 | grep "test result"
+cargo test --release -q --test reliability every_single_bit_flip_is_detected -- --nocapture 2>&1 | grep -E "flips|test result"

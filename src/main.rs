@@ -175,6 +175,14 @@ fn install_signal_handler() {
     });
 }
 
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.is_file() && a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 /// Opens an existing output that is not a regular file (`/dev/null`, a FIFO) for direct writing.
 fn special_output(out: &Path) -> Option<std::io::Result<File>> {
     let meta = std::fs::metadata(out).ok()?;
@@ -280,6 +288,11 @@ fn run_files(common: &Common, args: &OutputArgs, compress: bool) -> Result<()> {
     for input in &files {
         let result = (|| -> Result<()> {
             let sink = output_for(input, args, compress)?;
+            if let Sink::File(o) = &sink {
+                if same_file(input, o) {
+                    bail!("{}: input and output are the same file", input.display());
+                }
+            }
             if compress && matches!(sink, Sink::Stdout) && std::io::stdout().is_terminal() && !args.force {
                 bail!("refusing to write compressed data to a terminal; use -o, redirect, or -f");
             }
@@ -298,7 +311,9 @@ fn run_files(common: &Common, args: &OutputArgs, compress: bool) -> Result<()> {
             })
             .with_context(|| input.display().to_string())?;
             report(common, if compress { "compressed" } else { "decompressed" }, input, &stats, t.elapsed().as_secs_f64(), compress);
-            if args.rm && !is_stdin(input) && matches!(sink, Sink::File(_)) {
+            // only once the output is a regular file of its own (not -c, not -o /dev/null)
+            let kept = matches!(&sink, Sink::File(o) if std::fs::metadata(o).is_ok_and(|m| m.is_file()));
+            if args.rm && !is_stdin(input) && kept {
                 std::fs::remove_file(input).with_context(|| format!("{}: cannot remove", input.display()))?;
             }
             Ok(())

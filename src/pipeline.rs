@@ -17,6 +17,10 @@ use crate::model::{hex, Model};
 /// Neural blocks stepped together on one thread when decompressing.
 const STREAMS_PER_GROUP: usize = 48;
 
+/// Neural blocks in flight at once (each holds its model state, ~1 MB with the built-in model),
+/// whatever the thread count: this is what bounds memory.
+const BATCH_BLOCKS: usize = 64;
+
 /// Probability (out of 2^24) that a segment carries a latent sequence.
 const LATENT_FLAG_P: u32 = 1 << 12;
 
@@ -369,7 +373,7 @@ pub fn compress(
         &FrameHeader { version: container::VERSION, model_id: codec.model.id, block_size: opts.max_block as u32 },
     )?;
     // The batch size shapes block boundaries, so it must not depend on threads or streams.
-    let batch = (opts.neural_block * 64).max(opts.max_block);
+    let batch = (opts.neural_block * BATCH_BLOCKS).max(opts.max_block);
     let mut crc = crc32fast::Hasher::new();
     let mut buf = Vec::new();
     loop {
@@ -510,7 +514,6 @@ pub fn decompress(
     let pool = thread_pool(threads)?;
     let mut input = CountingReader { inner: input, count: 0 };
     let mut stats = Stats::default();
-    let batch_neural = STREAMS_PER_GROUP * threads.max(1);
     loop {
         let Some(frame) = next_frame(&mut input, &mut stats)? else { break };
         if frame.model_id != codec.model.id {
@@ -540,7 +543,7 @@ pub fn decompress(
                     pending_bytes += h.orig_len as usize;
                     pending.push((h, p));
                     let n_neural = pending.iter().filter(|(h, _)| h.method == Method::Neural).count();
-                    if n_neural >= batch_neural || pending_bytes >= 4 << 20 {
+                    if n_neural >= BATCH_BLOCKS || pending_bytes >= 4 << 20 {
                         flush(&mut pending, &mut stats, &mut total)?;
                         pending_bytes = 0;
                     }

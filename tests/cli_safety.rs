@@ -104,6 +104,15 @@ fn an_unwritable_destination_is_a_clear_error_and_rm_keeps_the_source() {
     std::fs::write(&bad, b"S2S2 this is not a container").unwrap();
     s2s().args(["--model", TINY, "decompress", "--rm"]).arg(&bad).assert().code(1);
     assert_eq!(files_in(dir.path()), vec!["a.txt", "b.s2s"]);
+    // compressing a file onto itself is refused, even with -f --rm
+    s2s()
+        .args(["--model", TINY, "compress", "-f", "--rm", "-o"])
+        .arg(&src)
+        .arg(&src)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("same file"));
+    assert_eq!(std::fs::read(&src).unwrap(), prose(3000));
 }
 
 #[test]
@@ -126,8 +135,9 @@ fn outputs_keep_the_source_permissions_and_time_and_rm_removes_only_after_succes
     assert_eq!(meta.permissions().mode() & 0o777, 0o640);
     assert_eq!(meta.modified().unwrap(), mtime);
     assert_eq!(std::fs::read(&src).unwrap(), data);
-    // writing to a device goes straight to it, with no temporary file beside it
-    s2s().args(["--model", TINY, "decompress", "-o", "/dev/null"]).arg(&packed).assert().success();
+    // writing to a device goes straight to it, and --rm then keeps the source
+    s2s().args(["--model", TINY, "decompress", "--rm", "-o", "/dev/null"]).arg(&packed).assert().success();
+    assert!(packed.exists());
 }
 
 #[test]

@@ -98,7 +98,7 @@ fn unknown_versions_and_profiles_are_refused_by_name() {
 
 #[test]
 fn every_single_bit_flip_is_detected() {
-    // Two frames: zstd and stored blocks, then neural ones (last, so that most flips are found
+    // Two frames: zstd or stored blocks, then neural ones (last, so that most flips are found
     // before any model work and the test stays fast).
     let data = [original("binary.bin"), original("mixed.bin")[..3000].to_vec()].concat();
     let opts = Options { neural_block: 1000, ..golden_options() };
@@ -116,6 +116,7 @@ fn every_single_bit_flip_is_detected() {
         }
     }
     assert!(missed.is_empty(), "{} of {} flips undetected: {missed:?}", missed.len(), packed.len() * 8);
+    eprintln!("all {} single-bit flips of a {}-byte file detected", packed.len() * 8, packed.len());
 }
 
 fn frame_header(block_size: u32) -> Vec<u8> {
