@@ -50,6 +50,62 @@ fn matmul_portable_h(x: &[f32], rows: usize, w: &[f16], inp: usize, out: usize, 
     }
 }
 
+/// Attention scores `out[j] = q · key_j` for keys stored transposed (`kt[e * cap + j]` is
+/// element `e` of key `j`), sixteen keys at a time. Each score gets exactly the arithmetic of
+/// `dot_body(q, key_j)`: the same 16 lanes in the same order and the same final tree.
+#[inline(always)]
+fn scores_body(q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
+    let dh = q.len();
+    let body = dh - dh % LANES;
+    for (b, chunk) in out.chunks_mut(LANES).enumerate() {
+        let j0 = b * LANES;
+        let mut acc = [[0f32; LANES]; LANES]; // acc[lane][key]
+        let mut lane_add = |lane: usize, e: usize| {
+            let qe = q[e];
+            let keys: &[f32; LANES] = kt[e * cap + j0..e * cap + j0 + LANES].try_into().unwrap();
+            for jj in 0..LANES {
+                acc[lane][jj] += qe * keys[jj];
+            }
+        };
+        for c in (0..body).step_by(LANES) {
+            for lane in 0..LANES {
+                lane_add(lane, c + lane);
+            }
+        }
+        for e in body..dh {
+            lane_add(e - body, e);
+        }
+        let mut w = LANES;
+        while w > 1 {
+            w /= 2;
+            for lane in 0..w {
+                let (lo, hi) = acc.split_at_mut(w);
+                for (a, b) in lo[lane].iter_mut().zip(&hi[lane]) {
+                    *a += *b;
+                }
+            }
+        }
+        chunk.copy_from_slice(&acc[0][..chunk.len()]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn scores_avx512(q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
+    scores_body(q, kt, cap, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn scores_avx2(q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
+    scores_body(q, kt, cap, out)
+}
+
+/// Keys per transposed cache row: a whole number of 16-key groups.
+pub fn key_capacity(n: usize) -> usize {
+    n.div_ceil(LANES) * LANES
+}
+
 /// Adds the scalar tail to the lane sums and reduces them exactly as `dot_body` does.
 #[inline(always)]
 fn finish_lanes(mut acc: [f32; LANES], a: &[f32], b: &[f32], from: usize) -> f32 {
@@ -317,6 +373,20 @@ impl Kernel {
         }
     }
 
+    /// Attention scores of `q` against `out.len()` keys stored transposed with row length `cap`
+    /// (a multiple of 16, unused keys zero); bit-identical to `matmul` against the keys.
+    pub fn scores(self, q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
+        assert!(cap % LANES == 0 && out.len() <= cap && kt.len() >= q.len() * cap);
+        match self {
+            // SAFETY: a variant is only used when the CPU has it.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { scores_avx512(q, kt, cap, out) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { scores_avx2(q, kt, cap, out) },
+            _ => scores_body(q, kt, cap, out),
+        }
+    }
+
     /// `y = x · wᵀ` for a weight matrix in either precision (same bits as its f32 widening).
     pub fn matmul_weights(self, x: &[f32], rows: usize, w: &Weights, inp: usize, out: usize, y: &mut [f32]) {
         let w = match w {
@@ -425,6 +495,21 @@ fn split_heads(x: &[f32], start: usize, n: usize, d: usize, h: usize) -> Vec<f32
     out
 }
 
+/// Rows `start..start + n` of a `rows × d` matrix as transposed keys per head:
+/// `h × dh × cap`, element `e` of key `j` of head `hd` at `(hd * dh + e) * cap + j`.
+fn split_heads_transposed(x: &[f32], start: usize, n: usize, d: usize, h: usize) -> Vec<f32> {
+    let dh = d / h;
+    let cap = key_capacity(n);
+    let mut out = vec![0f32; d * cap];
+    for j in 0..n {
+        for (e, v) in x[(start + j) * d..(start + j + 1) * d].iter().enumerate() {
+            out[e * cap + j] = *v;
+        }
+    }
+    debug_assert_eq!(out.len(), h * dh * cap);
+    out
+}
+
 /// `out += Σ_j p[j] · v[j]` over rows of `v` (`p.len() × out.len()`), in order of `j`.
 fn weighted_sum(p: &[f32], v: &[f32], out: &mut [f32]) {
     let dh = out.len();
@@ -479,12 +564,14 @@ pub struct Engine {
 
 /// Per-stream state while decoding one segment.
 pub struct StreamState {
-    /// Cross-attention keys and values per decoder layer, per head (`h × n_enc × dh`).
+    /// Cross-attention keys per decoder layer, transposed per head (`h × dh × key_capacity(n_enc)`).
     cross_k: Vec<Vec<f32>>,
+    /// Cross-attention values per decoder layer, per head (`h × n_enc × dh`).
     cross_v: Vec<Vec<f32>>,
     n_enc: usize,
-    /// Self-attention cache per decoder layer, per head (`h × segment × dh`).
+    /// Self-attention keys per decoder layer, transposed per head (`h × dh × key_capacity(segment)`).
     self_k: Vec<Vec<f32>>,
+    /// Self-attention values per decoder layer, per head (`h × segment × dh`).
     self_v: Vec<Vec<f32>>,
     /// Position of the next decoder input.
     pub pos: usize,
@@ -651,10 +738,10 @@ impl Engine {
             let n = s.len();
             let seg = |m: &Vec<f32>| split_heads(m, start, n, d, h);
             out.push(StreamState {
-                cross_k: ks.iter().map(seg).collect(),
+                cross_k: ks.iter().map(|m| split_heads_transposed(m, start, n, d, h)).collect(),
                 cross_v: vs.iter().map(seg).collect(),
                 n_enc: n,
-                self_k: vec![vec![0f32; c.segment * d]; self.dec.len()],
+                self_k: vec![vec![0f32; key_capacity(c.segment) * d]; self.dec.len()],
                 self_v: vec![vec![0f32; c.segment * d]; self.dec.len()],
                 pos: 0,
             });
@@ -687,11 +774,15 @@ impl Engine {
                 assert!(t < seg, "decoder position beyond the segment");
                 for hd in 0..h {
                     let at = (hd * seg + t) * dh;
-                    s.self_k[li][at..at + dh].copy_from_slice(&k[r * d + hd * dh..r * d + (hd + 1) * dh]);
+                    let kcap = key_capacity(seg);
+                    let kt = &mut s.self_k[li][hd * dh * kcap..(hd + 1) * dh * kcap];
+                    for (e, kv) in k[r * d + hd * dh..r * d + (hd + 1) * dh].iter().enumerate() {
+                        kt[e * kcap + t] = *kv;
+                    }
                     s.self_v[li][at..at + dh].copy_from_slice(&v[r * d + hd * dh..r * d + (hd + 1) * dh]);
                     let cache = hd * seg * dh..(hd * seg + t + 1) * dh;
                     let sc = &mut scores[..t + 1];
-                    self.kernel.matmul(&q[r * d + hd * dh..r * d + (hd + 1) * dh], 1, &s.self_k[li][cache.clone()], dh, t + 1, sc);
+                    self.kernel.scores(&q[r * d + hd * dh..r * d + (hd + 1) * dh], kt, kcap, sc);
                     for (j, x) in sc.iter_mut().enumerate() {
                         *x = *x * scale + self.dec_rel[bucket_causal(t - j) * h + hd];
                     }
@@ -713,7 +804,9 @@ impl Engine {
                 let mut scores = vec![0f32; n];
                 for hd in 0..h {
                     let blk = hd * n * dh..(hd + 1) * n * dh;
-                    self.kernel.matmul(&q[r * d + hd * dh..r * d + (hd + 1) * dh], 1, &s.cross_k[li][blk.clone()], dh, n, &mut scores);
+                    let kcap = key_capacity(n);
+                    let kt = &s.cross_k[li][hd * dh * kcap..(hd + 1) * dh * kcap];
+                    self.kernel.scores(&q[r * d + hd * dh..r * d + (hd + 1) * dh], kt, kcap, &mut scores);
                     for x in scores.iter_mut() {
                         *x *= scale;
                     }
@@ -765,6 +858,31 @@ mod tests {
     fn kernels_agree_bit_for_bit() {
         for (inp, out) in [(75, 37), (64, 9), (256, 20), (16, 3), (5, 2)] {
             kernels_agree_on(inp, out);
+        }
+    }
+
+    #[test]
+    fn transposed_scores_match_the_matmul_bit_for_bit() {
+        for dh in [5, 16, 20, 64] {
+            for n in [1, 15, 16, 17, 40] {
+                let keys: Vec<f32> = (0..n * dh).map(|i| ((i * 7919 % 1009) as f32 - 504.0) * 1e-3).collect();
+                let q: Vec<f32> = (0..dh).map(|i| ((i * 104_729 % 997) as f32 - 498.0) * 1e-2).collect();
+                let cap = key_capacity(n);
+                let mut kt = vec![0f32; dh * cap];
+                for j in 0..n {
+                    for e in 0..dh {
+                        kt[e * cap + j] = keys[j * dh + e];
+                    }
+                }
+                let mut reference = vec![0f32; n];
+                Kernel::Portable.matmul(&q, 1, &keys, dh, n, &mut reference);
+                for k in Kernel::available() {
+                    let mut got = vec![0f32; n];
+                    k.scores(&q, &kt, cap, &mut got);
+                    let same = got.iter().zip(&reference).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{k:?}, dh {dh}, {n} keys");
+                }
+            }
         }
     }
 
