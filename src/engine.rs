@@ -452,6 +452,7 @@ pub fn exp_det(x: f32) -> f32 {
 }
 
 /// `v = exp(v - m)` over a slice.
+#[inline(always)]
 pub fn exp_shifted(v: &mut [f32], m: f32) {
     for x in v.iter_mut() {
         *x = exp_det(*x - m);
@@ -459,6 +460,7 @@ pub fn exp_shifted(v: &mut [f32], m: f32) {
 }
 
 /// RMS normalisation of each row in place.
+#[inline(always)]
 fn rms_norm(x: &mut [f32], d: usize, w: &[f32]) {
     for row in x.chunks_exact_mut(d) {
         let ss = dot_body(row, row);
@@ -470,6 +472,7 @@ fn rms_norm(x: &mut [f32], d: usize, w: &[f32]) {
 }
 
 /// Softmax of one row in place (own `exp`, sequential sum).
+#[inline(always)]
 fn softmax(s: &mut [f32]) {
     let m = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     exp_shifted(s, m);
@@ -511,6 +514,7 @@ fn split_heads_transposed(x: &[f32], start: usize, n: usize, d: usize, h: usize)
 }
 
 /// `out += Σ_j p[j] · v[j]` over rows of `v` (`p.len() × out.len()`), in order of `j`.
+#[inline(always)]
 fn weighted_sum(p: &[f32], v: &[f32], out: &mut [f32]) {
     let dh = out.len();
     for (j, &pj) in p.iter().enumerate() {
@@ -753,6 +757,32 @@ impl Engine {
     /// One decoder step for several streams: feeds each stream's next input token and writes
     /// the logits over the text vocabulary (`streams.len() × vocab`) into `logits`.
     pub fn step(&self, streams: &mut [&mut StreamState], inputs: &[u32], logits: &mut Vec<f32>) {
+        // The element-wise code compiled for wider vectors: the same IEEE operations per
+        // element (Rust never fuses or reorders them), so the same bits.
+        match self.kernel {
+            // SAFETY: a variant is only used when the CPU has it.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { self.step_avx512(streams, inputs, logits) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { self.step_avx2(streams, inputs, logits) },
+            _ => self.step_body(streams, inputs, logits),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn step_avx512(&self, streams: &mut [&mut StreamState], inputs: &[u32], logits: &mut Vec<f32>) {
+        self.step_body(streams, inputs, logits)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn step_avx2(&self, streams: &mut [&mut StreamState], inputs: &[u32], logits: &mut Vec<f32>) {
+        self.step_body(streams, inputs, logits)
+    }
+
+    #[inline(always)]
+    fn step_body(&self, streams: &mut [&mut StreamState], inputs: &[u32], logits: &mut Vec<f32>) {
         let c = &self.cfg;
         let (d, h) = (c.d_model, c.n_heads);
         let dh = d / h;
