@@ -34,5 +34,26 @@ for n in 100000 1000000; do
   printf 'text %-9s   decompress %s KiB\n' "$n" "$(peak $bin decompress -c -T2 "$out/text-$n.s2s")"
 done
 
-# 3. Single-bit flips: every bit of a multi-frame, multi-method container.
+# 3. Hostile headers: a frame header alone, and a frame claiming 1 TB with no blocks.
+$bin compress -f -o "$out/one.s2s" "$out/text-100000"
+python3 - "$out" <<'PY'
+import struct, sys, zlib
+out = sys.argv[1]
+frame = bytearray(open(f"{out}/one.s2s", "rb").read()[:26])
+frame[22:26] = struct.pack("<I", 1 << 24)
+frame += struct.pack("<I", zlib.crc32(bytes(frame)))
+end = b"\x00" + struct.pack("<QI", 1 << 40, 0)
+open(f"{out}/header-only.s2s", "wb").write(bytes(frame))
+open(f"{out}/claims-1TB.s2s", "wb").write(bytes(frame) + end + struct.pack("<I", zlib.crc32(end)))
+PY
+for f in header-only claims-1TB; do
+  /usr/bin/time -f "$f: %e s, %M KiB" $bin test "$out/$f.s2s" 2>&1 | tail -2 || true
+done
+# Model work per neural block when decoded alone (bounds what a crafted header can demand).
+head -c 16000 "$out/text-100000" > "$out/one-block"
+$bin compress -f -T1 -o "$out/one-block.s2s" "$out/one-block"
+$bin info "$out/one-block.s2s" | grep -E "blocks|tokens  "
+/usr/bin/time -f "one block, one thread: %e s" $bin decompress -c -T1 "$out/one-block.s2s" 2>&1 >/dev/null | tail -1
+
+# 4. Single-bit flips: every bit of a multi-frame, multi-method container.
 cargo test --release -q --test reliability every_single_bit_flip_is_detected -- --nocapture 2>&1 | grep -E "flips|test result"
