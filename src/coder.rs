@@ -158,7 +158,7 @@ pub struct Decoder(DefaultRangeDecoder);
 impl Decoder {
     /// Starts decoding `bytes` (a whole number of 32-bit words).
     pub fn new(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() % 4 != 0 {
+        if !bytes.len().is_multiple_of(4) {
             return Err(Error::Corrupt("coded payload is not a whole number of words"));
         }
         let words: Vec<u32> =

@@ -376,7 +376,7 @@ impl Kernel {
     /// Attention scores of `q` against `out.len()` keys stored transposed with row length `cap`
     /// (a multiple of 16, unused keys zero); bit-identical to `matmul` against the keys.
     pub fn scores(self, q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
-        assert!(cap % LANES == 0 && out.len() <= cap && kt.len() >= q.len() * cap);
+        assert!(cap.is_multiple_of(LANES) && out.len() <= cap && kt.len() >= q.len() * cap);
         match self {
             // SAFETY: a variant is only used when the CPU has it.
             #[cfg(target_arch = "x86_64")]

@@ -189,12 +189,15 @@ fn special_output(out: &Path) -> Option<std::io::Result<File>> {
     (!meta.is_file() && !meta.is_dir()).then(|| std::fs::OpenOptions::new().write(true).open(out))
 }
 
+/// The coding work for one input: reader, writer, input length if known.
+type Work<'a> = dyn Fn(&mut dyn Read, &mut dyn Write, Option<u64>) -> Result<Stats> + 'a;
+
 /// Runs `work` from `input` to `sink`, writing files through a temporary file renamed at the end.
 fn process(
     input: &Path,
     sink: &Sink,
     force: bool,
-    work: &dyn Fn(&mut dyn Read, &mut dyn Write, Option<u64>) -> Result<Stats>,
+    work: &Work<'_>,
 ) -> Result<Stats> {
     let (mut reader, source): (Box<dyn Read>, Option<std::fs::Metadata>) = if is_stdin(input) {
         (Box::new(std::io::stdin().lock()), None)

@@ -48,7 +48,7 @@ impl Config {
             && self.vocab <= 1 << 16
             && self.d_model > 0
             && self.n_heads > 0
-            && self.d_model % self.n_heads == 0
+            && self.d_model.is_multiple_of(self.n_heads)
             && self.d_ff > 0
             && self.segment > 0
             && self.segment <= 4096

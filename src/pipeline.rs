@@ -514,8 +514,7 @@ pub fn decompress(
     let pool = thread_pool(threads)?;
     let mut input = CountingReader { inner: input, count: 0 };
     let mut stats = Stats::default();
-    loop {
-        let Some(frame) = next_frame(&mut input, &mut stats)? else { break };
+    while let Some(frame) = next_frame(&mut input, &mut stats)? {
         if frame.model_id != codec.model.id {
             return Err(Error::WrongModel { found: hex(&frame.model_id), expected: codec.model.id_hex() });
         }
@@ -568,8 +567,7 @@ pub fn decompress(
 pub fn inspect(input: &mut impl Read) -> Result<Stats> {
     let mut input = CountingReader { inner: input, count: 0 };
     let mut stats = Stats::default();
-    loop {
-        let Some(frame) = next_frame(&mut input, &mut stats)? else { break };
+    while let Some(frame) = next_frame(&mut input, &mut stats)? {
         let mut total = 0u64;
         loop {
             match container::read_record(&mut input, &frame)? {

@@ -30,7 +30,7 @@ fn prose(n: usize) -> Vec<u8> {
     while out.len() < n {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
         out.extend_from_slice(words[(x >> 16) as usize % words.len()].as_bytes());
-        out.push(if x % 13 == 0 { b'\n' } else { b' ' });
+        out.push(if x.is_multiple_of(13) { b'\n' } else { b' ' });
     }
     out.truncate(n);
     out
