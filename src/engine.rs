@@ -40,12 +40,12 @@ fn matmul_portable(x: &[f32], rows: usize, w: &[f32], inp: usize, out: usize, y:
     }
 }
 
-fn matmul_portable_h(x: &[f32], rows: usize, w: &[f16], inp: usize, out: usize, y: &mut [f32]) {
-    let mut wj = vec![0f32; inp];
+fn matmul_portable_h(x: &[f32], rows: usize, w: &[f16], inp: usize, out: usize, y: &mut [f32], buf: &mut [f32]) {
+    let wj = &mut buf[..inp];
     for j in 0..out {
-        w[j * inp..(j + 1) * inp].convert_to_f32_slice(&mut wj);
+        w[j * inp..(j + 1) * inp].convert_to_f32_slice(wj);
         for r in 0..rows {
-            y[r * out + j] = dot_body(&x[r * inp..(r + 1) * inp], &wj);
+            y[r * out + j] = dot_body(&x[r * inp..(r + 1) * inp], wj);
         }
     }
 }
@@ -299,14 +299,13 @@ mod x86 {
             /// As above with f16 weights, widened (exactly) a few rows at a time into L1: half
             /// the memory traffic, the same products in the same order.
             #[target_feature(enable = $feat)]
-            pub unsafe fn $name_h(x: &[f32], rows: usize, w: &[f16], inp: usize, out: usize, y: &mut [f32]) {
-                let mut buf = vec![0f32; 8 * inp];
+            pub unsafe fn $name_h(x: &[f32], rows: usize, w: &[f16], inp: usize, out: usize, y: &mut [f32], buf: &mut [f32]) {
                 let mut j = 0;
                 while j < out {
                     let cb = if rows == 1 { (out - j).min(8) } else { 1 };
                     $widen(&w[j * inp..(j + cb) * inp], &mut buf[..cb * inp]);
                     match (rows, cb) {
-                        (1, 8) => cols::<8>(x, 0, &buf, inp, out, j, y),
+                        (1, 8) => cols::<8>(x, 0, buf, inp, out, j, y),
                         (1, _) => (0..cb).for_each(|c| cols::<1>(x, 0, &buf[c * inp..], inp, out, j + c, y)),
                         _ => all_rows(x, rows, &buf[..inp], inp, out, j, y),
                     }
@@ -394,16 +393,23 @@ impl Kernel {
             Weights::F16(w) => w,
         };
         assert!(x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
-        match self {
-            // SAFETY: as in `matmul`.
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Sse2 => unsafe { x86::matmul_sse2_h(x, rows, w, inp, out, y) },
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => unsafe { x86::matmul_avx2_h(x, rows, w, inp, out, y) },
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => unsafe { x86::matmul_avx512_h(x, rows, w, inp, out, y) },
-            _ => matmul_portable_h(x, rows, w, inp, out, y),
-        }
+        // Widened weight rows land in a per-thread buffer: no allocation per call.
+        thread_local!(static WIDE: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) });
+        WIDE.with_borrow_mut(|buf| {
+            if buf.len() < 8 * inp {
+                buf.resize(8 * inp, 0.0);
+            }
+            match self {
+                // SAFETY: as in `matmul`.
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Sse2 => unsafe { x86::matmul_sse2_h(x, rows, w, inp, out, y, buf) },
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx2 => unsafe { x86::matmul_avx2_h(x, rows, w, inp, out, y, buf) },
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512 => unsafe { x86::matmul_avx512_h(x, rows, w, inp, out, y, buf) },
+                _ => matmul_portable_h(x, rows, w, inp, out, y, buf),
+            }
+        })
     }
 }
 

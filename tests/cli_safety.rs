@@ -36,12 +36,18 @@ fn prose(n: usize) -> Vec<u8> {
     out
 }
 
+/// A fresh directory holding one source file.
+fn source(name: &str, data: &[u8]) -> (TempDir, PathBuf) {
+    let dir = TempDir::new().unwrap();
+    let src = dir.path().join(name);
+    std::fs::write(&src, data).unwrap();
+    (dir, src)
+}
+
 #[test]
 fn ctrl_c_leaves_no_partial_output_and_the_source_intact() {
-    let dir = TempDir::new().unwrap();
-    let src = dir.path().join("big.txt");
     let data = prose(400_000);
-    std::fs::write(&src, &data).unwrap();
+    let (dir, src) = source("big.txt", &data);
     for signal in ["-INT", "-TERM"] {
         // the built-in model takes tens of seconds on this input: plenty of time to interrupt
         let mut child = Process::new(env!("CARGO_BIN_EXE_s2s2s"))
@@ -66,9 +72,7 @@ fn ctrl_c_leaves_no_partial_output_and_the_source_intact() {
 #[test]
 fn a_full_disk_is_a_clear_error() {
     let data = prose(5000);
-    let dir = TempDir::new().unwrap();
-    let src = dir.path().join("a.txt");
-    std::fs::write(&src, &data).unwrap();
+    let (dir, src) = source("a.txt", &data);
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
     let out = Process::new(env!("CARGO_BIN_EXE_s2s2s"))
         .args(["--model", TINY, "compress", "-c"])
@@ -89,9 +93,7 @@ fn a_full_disk_is_a_clear_error() {
 
 #[test]
 fn an_unwritable_destination_is_a_clear_error_and_rm_keeps_the_source() {
-    let dir = TempDir::new().unwrap();
-    let src = dir.path().join("a.txt");
-    std::fs::write(&src, prose(3000)).unwrap();
+    let (dir, src) = source("a.txt", &prose(3000));
     s2s()
         .args(["--model", TINY, "compress", "--rm", "-o", "/nonexistent-dir/a.s2s"])
         .arg(&src)
@@ -117,10 +119,8 @@ fn an_unwritable_destination_is_a_clear_error_and_rm_keeps_the_source() {
 
 #[test]
 fn outputs_keep_the_source_permissions_and_time_and_rm_removes_only_after_success() {
-    let dir = TempDir::new().unwrap();
-    let src = dir.path().join("a.txt");
     let data = prose(3000);
-    std::fs::write(&src, &data).unwrap();
+    let (dir, src) = source("a.txt", &data);
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o640)).unwrap();
     let mtime = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_500_000_000);
     std::fs::File::options().write(true).open(&src).unwrap().set_modified(mtime).unwrap();
@@ -142,9 +142,7 @@ fn outputs_keep_the_source_permissions_and_time_and_rm_removes_only_after_succes
 
 #[test]
 fn concurrent_processes_give_identical_outputs() {
-    let dir = TempDir::new().unwrap();
-    let src = dir.path().join("a.txt");
-    std::fs::copy("tests/golden/text.txt", &src).unwrap();
+    let (dir, src) = source("a.txt", &std::fs::read("tests/golden/text.txt").unwrap());
     let outs: Vec<PathBuf> = (0..4).map(|i| dir.path().join(format!("{i}.s2s"))).collect();
     let children: Vec<_> = outs
         .iter()
