@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::container::Profile;
 use crate::pipeline::{self, Codec, Options};
 
 /// One measured row.
@@ -57,30 +58,59 @@ const TOOLS: &[(&str, &[&str], &[&str])] = &[
     ("zstd -19", &["zstd", "-19", "-c", "-q"], &["zstd", "-d", "-c", "-q"]),
 ];
 
-/// Measures s2s2s and every available classical tool on `file`; round trips are checked.
-pub fn bench_file(codec: &Codec, file: &Path, opts: &Options) -> Result<Vec<Row>> {
+/// PPMd through 7-Zip (`7zz` or `7z`), which cannot stream a .7z archive: files in a temp dir.
+/// Returns the archive size (including ~100 bytes of 7z headers) and both times.
+fn ppmd(data: &[u8]) -> Result<Option<(u64, f64, f64)>> {
+    let Some(exe) = ["7zz", "7z"].into_iter().find(|e| Command::new(e).arg("i").stdout(Stdio::null()).status().is_ok_and(|s| s.success())) else {
+        return Ok(None);
+    };
+    let dir = tempfile::tempdir()?;
+    let (src, arc) = (dir.path().join("data"), dir.path().join("data.7z"));
+    std::fs::write(&src, data)?;
+    let run = |args: &[&std::ffi::OsStr]| -> Result<(Vec<u8>, f64)> {
+        let t = Instant::now();
+        let out = Command::new(exe).args(args).stdin(Stdio::null()).stderr(Stdio::null()).output()?;
+        if !out.status.success() {
+            return Err(Error::Model(format!("{exe} failed")));
+        }
+        Ok((out.stdout, t.elapsed().as_secs_f64()))
+    };
+    let (_, cs) = run(&["a".as_ref(), "-m0=PPMd:o=32:mem=1g".as_ref(), "-bd".as_ref(), arc.as_os_str(), src.as_os_str()])?;
+    let (unpacked, ds) = run(&["e".as_ref(), "-so".as_ref(), arc.as_os_str()])?;
+    if unpacked != data {
+        return Err(Error::Corrupt("PPMd round trip differs"));
+    }
+    Ok(Some((std::fs::metadata(&arc)?.len(), cs, ds)))
+}
+
+/// Measures s2s2s (once per profile) and every available classical tool on `file`; round trips
+/// are checked.
+pub fn bench_file(codec: &Codec, file: &Path, opts: &Options, profiles: &[Profile]) -> Result<Vec<Row>> {
     let data = std::fs::read(file)?;
     let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
     let mut rows = Vec::new();
-    let t = Instant::now();
-    let mut packed = Vec::new();
-    pipeline::compress(codec, &mut &data[..], &mut packed, opts, &|_| {})?;
-    let compress_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let mut unpacked = Vec::new();
-    pipeline::decompress(codec, &mut &packed[..], Some(&mut unpacked), opts.threads, &|_| {})?;
-    let decompress_s = t.elapsed().as_secs_f64();
-    if unpacked != data {
-        return Err(Error::Corrupt("benchmark round trip differs"));
+    for &profile in profiles {
+        let opts = Options { profile, ..opts.clone() };
+        let t = Instant::now();
+        let mut packed = Vec::new();
+        pipeline::compress(codec, &mut &data[..], &mut packed, &opts, &|_| {})?;
+        let compress_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let mut unpacked = Vec::new();
+        pipeline::decompress(codec, &mut &packed[..], Some(&mut unpacked), opts.threads, &|_| {})?;
+        let decompress_s = t.elapsed().as_secs_f64();
+        if unpacked != data {
+            return Err(Error::Corrupt("benchmark round trip differs"));
+        }
+        rows.push(Row {
+            file: name.clone(),
+            tool: format!("s2s2s {} -T{}", profile.name(), opts.threads),
+            original: data.len() as u64,
+            compressed: packed.len() as u64,
+            compress_s,
+            decompress_s,
+        });
     }
-    rows.push(Row {
-        file: name.clone(),
-        tool: format!("s2s2s -T{}", opts.threads),
-        original: data.len() as u64,
-        compressed: packed.len() as u64,
-        compress_s,
-        decompress_s,
-    });
     for (tool, c, d) in TOOLS {
         let Ok((packed, cs)) = run_tool(c, &data) else { continue };
         let (unpacked, ds) = run_tool(d, &packed)?;
@@ -95,6 +125,9 @@ pub fn bench_file(codec: &Codec, file: &Path, opts: &Options) -> Result<Vec<Row>
             compress_s: cs,
             decompress_s: ds,
         });
+    }
+    if let Some((compressed, compress_s, decompress_s)) = ppmd(&data)? {
+        rows.push(Row { file: name, tool: "7z PPMd o32".into(), original: data.len() as u64, compressed, compress_s, decompress_s });
     }
     Ok(rows)
 }

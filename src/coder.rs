@@ -20,7 +20,9 @@ const TOTAL: u32 = 1 << PRECISION;
 #[derive(Default)]
 pub struct Cdf {
     cdf: Vec<u32>,
+    /// `exp(logit - max)` of the last `from_logits`, and their sum.
     scratch: Vec<f32>,
+    sum: f32,
     /// The most probable symbol (what greedy decoding would emit).
     pub argmax: u32,
 }
@@ -43,6 +45,7 @@ impl Cdf {
         for &e in &self.scratch {
             tot += e;
         }
+        self.sum = tot;
         let scale = (TOTAL - n as u32) as f32 * 0.999_9 / tot;
         self.cdf.clear();
         self.cdf.push(0);
@@ -57,6 +60,20 @@ impl Cdf {
             *c += extra;
         }
         self.argmax = argmax as u32;
+    }
+
+    /// Softmax probability of `symbol` under the last `from_logits` (before quantisation).
+    pub fn prob(&self, symbol: u32) -> f32 {
+        self.scratch[symbol as usize] / self.sum
+    }
+
+    /// Expectation of `f` under the last `from_logits` softmax, summed in index order.
+    pub fn expect(&self, f: &[f32]) -> f32 {
+        let mut acc = 0f32;
+        for (e, v) in self.scratch.iter().zip(f) {
+            acc += e * v;
+        }
+        acc / self.sum
     }
 
     /// A uniform distribution over `0..n`.

@@ -11,8 +11,6 @@ pub const MAGIC: [u8; 4] = *b"S2S2";
 pub const VERSION: u8 = 2;
 /// Oldest format version this build still reads (version 1's block CRC covers only the header).
 pub const OLDEST_VERSION: u8 = 1;
-/// Numeric profile of the coding engine (how probabilities are computed).
-pub const NUMERIC_PROFILE: u8 = 1;
 /// Largest block a frame may declare (bounds memory when reading hostile input).
 pub const MAX_BLOCK_SIZE: u32 = 1 << 24;
 /// Largest neural block (bounds the model steps a single hostile block header can demand).
@@ -45,11 +43,46 @@ impl Method {
     }
 }
 
+/// Numeric profile: how a frame's token probabilities are computed (part of the format).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// The neural decoder alone (the only profile of format version 1).
+    Neural = 1,
+    /// The neural decoder mixed with adaptive models of the block ([`crate::mixer`]).
+    Mixed = 2,
+    /// The adaptive models alone: no network runs.
+    Adaptive = 3,
+}
+
+impl Profile {
+    /// The newest profile this build reads.
+    pub const LATEST: u8 = 3;
+
+    fn from_u8(b: u8) -> Result<Self> {
+        match b {
+            1 => Ok(Profile::Neural),
+            2 => Ok(Profile::Mixed),
+            3 => Ok(Profile::Adaptive),
+            _ => Err(Error::UnsupportedProfile(b)),
+        }
+    }
+
+    /// Short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Neural => "neural",
+            Profile::Mixed => "mixed",
+            Profile::Adaptive => "adaptive",
+        }
+    }
+}
+
 /// The frame header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
     /// Format version the frame was written with.
     pub version: u8,
+    pub profile: Profile,
     pub model_id: [u8; 16],
     /// Largest original size of any block in the frame.
     pub block_size: u32,
@@ -82,7 +115,7 @@ pub fn write_frame_header(w: &mut impl Write, h: &FrameHeader) -> Result<()> {
     let mut b = Vec::with_capacity(FRAME_HEADER_LEN);
     b.extend_from_slice(&MAGIC);
     b.push(h.version);
-    b.push(NUMERIC_PROFILE);
+    b.push(h.profile as u8);
     b.extend_from_slice(&h.model_id);
     b.extend_from_slice(&h.block_size.to_le_bytes());
     let crc = crc32fast::hash(&b);
@@ -127,9 +160,7 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
     if !(OLDEST_VERSION..=VERSION).contains(&b[4]) {
         return Err(Error::UnsupportedVersion(b[4]));
     }
-    if b[5] != NUMERIC_PROFILE {
-        return Err(Error::UnsupportedProfile(b[5]));
-    }
+    let profile = Profile::from_u8(b[5])?;
     read_exact(r, &mut b[6..], "frame header")?;
     let crc = u32::from_le_bytes(b[FRAME_HEADER_LEN - 4..].try_into().unwrap());
     check(crc32fast::hash(&b[..FRAME_HEADER_LEN - 4]), crc, "frame header")?;
@@ -139,7 +170,7 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
     if block_size == 0 || block_size > MAX_BLOCK_SIZE {
         return Err(Error::Corrupt("block size out of range"));
     }
-    Ok(Some(FrameHeader { version: b[4], model_id, block_size }))
+    Ok(Some(FrameHeader { version: b[4], profile, model_id, block_size }))
 }
 
 /// Most payload bytes a block of `orig_len` bytes may have (neural payloads of incompressible
@@ -255,7 +286,7 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let f = FrameHeader { version: VERSION, model_id: [7; 16], block_size: 4096 };
+        let f = FrameHeader { version: VERSION, profile: Profile::Mixed, model_id: [7; 16], block_size: 4096 };
         let h = BlockHeader {
             method: Method::Neural,
             orig_len: 100,
@@ -288,7 +319,7 @@ mod tests {
 
     #[test]
     fn hostile_lengths_are_rejected_before_allocation() {
-        let f = FrameHeader { version: VERSION, model_id: [0; 16], block_size: 1 << 20 };
+        let f = FrameHeader { version: VERSION, profile: Profile::Mixed, model_id: [0; 16], block_size: 1 << 20 };
         let h = BlockHeader {
             method: Method::Zstd,
             orig_len: 1 << 20,

@@ -15,7 +15,7 @@ pub enum Error {
     BadMagic,
     #[error("unsupported format version {0} (this build reads versions {oldest} to {newest}); a newer s2s2s may read it", oldest = crate::container::OLDEST_VERSION, newest = crate::container::VERSION)]
     UnsupportedVersion(u8),
-    #[error("unsupported numeric profile {0} (this build computes profile {p}); a newer s2s2s may read it", p = crate::container::NUMERIC_PROFILE)]
+    #[error("unsupported numeric profile {0} (this build reads profiles 1 to {p}); a newer s2s2s may read it", p = crate::container::Profile::LATEST)]
     UnsupportedProfile(u8),
     #[error("file was made with model {found}, but the loaded model is {expected}; pass --model with the right one")]
     WrongModel { found: String, expected: String },

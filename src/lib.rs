@@ -2,15 +2,18 @@
 //!
 //! Modules follow the data path: [`tokenizer`] (bytes to tokens), [`model`] (config, weights,
 //! candle reference network), [`engine`] (the deterministic inference that coding runs),
-//! [`coder`] (quantised distributions and the range coder), [`container`] (the `.s2s` format),
+//! [`adaptive`] and [`mixer`] (statistics of the block itself, mixed with the
+//! network's prediction), [`coder`] (quantised distributions and the range coder), [`container`] (the `.s2s` format),
 //! [`pipeline`] (blocks, threads, compress/decompress), [`bench`], [`corpus`] and [`train`].
 
+pub mod adaptive;
 pub mod bench;
 pub mod coder;
 pub mod container;
 pub mod corpus;
 pub mod engine;
 pub mod error;
+pub mod mixer;
 pub mod model;
 pub mod pipeline;
 pub mod tokenizer;
@@ -18,4 +21,4 @@ pub mod train;
 
 pub use error::{Error, Result};
 pub use model::Model;
-pub use pipeline::{compress, decompress, inspect, Codec, NeuralUse, Options, Stats};
+pub use pipeline::{analyse, compress, decompress, inspect, Codec, NeuralUse, Options, Stats};

@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use s2s2s::container::Profile;
 use s2s2s::{bench, pipeline, Codec, Model, Options, Stats};
 
 /// Lossless text compressor: a T5 encoder-decoder predicts each token, a range coder codes it.
@@ -57,6 +58,30 @@ struct OutputArgs {
     /// Keep source files (the default; accepted for compatibility).
     #[arg(short, long)]
     keep: bool,
+    /// How token probabilities are computed (compression only; recorded in the file).
+    #[arg(long, value_enum, default_value_t = ProfileArg::Mixed)]
+    profile: ProfileArg,
+}
+
+/// Numeric profiles as the command line names them.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ProfileArg {
+    /// The network mixed with adaptive models of the file (best ratio).
+    Mixed,
+    /// The network alone.
+    Neural,
+    /// Adaptive models alone: no network, much faster.
+    Adaptive,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(p: ProfileArg) -> Self {
+        match p {
+            ProfileArg::Mixed => Profile::Mixed,
+            ProfileArg::Neural => Profile::Neural,
+            ProfileArg::Adaptive => Profile::Adaptive,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -71,9 +96,20 @@ enum Cmd {
     #[command(visible_alias = "t")]
     Test { files: Vec<PathBuf> },
     /// Show sizes, ratio, model, blocks by method, latent usage and mismatches of .s2s files.
-    Info { files: Vec<PathBuf> },
-    /// Compare s2s2s with gzip, bzip2, xz and zstd on files (one table, one run).
-    Bench { files: Vec<PathBuf> },
+    Info {
+        files: Vec<PathBuf>,
+        /// Also decode each file and report the bits each mixture component saved (slow).
+        #[arg(long)]
+        components: bool,
+    },
+    /// Compare s2s2s with gzip, bzip2, xz, zstd and PPMd (7-Zip) on files (one table, one run).
+    Bench {
+        files: Vec<PathBuf>,
+        /// Measure every numeric profile (network alone, adaptive models alone, mixed), not only
+        /// the default: the mixer's ablation.
+        #[arg(long)]
+        ablation: bool,
+    },
     /// Write the held-out validation part of each corpus source to DIR (never trained on).
     ValidationSplit {
         #[arg(long, default_value = "../shared/corpus")]
@@ -286,7 +322,7 @@ fn run_files(common: &Common, args: &OutputArgs, compress: bool) -> Result<()> {
     }
     let codec = load_codec(common)?;
     let threads = threads(common.threads);
-    let opts = Options { threads, ..Options::default() };
+    let opts = Options { threads, profile: args.profile.into(), ..Options::default() };
     let mut failed = false;
     for input in &files {
         let result = (|| -> Result<()> {
@@ -359,11 +395,16 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Info { files } => {
+        Cmd::Info { files, components } => {
             let builtin = Model::builtin().ok().map(|m| m.id_hex());
+            let codec = if *components { Some(load_codec(common)?) } else { None };
             let files = if files.is_empty() { vec![PathBuf::from("-")] } else { files.clone() };
             for f in &files {
-                let s = pipeline::inspect(&mut open(f)?).with_context(|| f.display().to_string())?;
+                let s = match &codec {
+                    Some(c) => pipeline::analyse(c, &mut open(f)?, threads(common.threads), &|_| {}),
+                    None => pipeline::inspect(&mut open(f)?),
+                }
+                .with_context(|| f.display().to_string())?;
                 let models: Vec<String> = s
                     .model_ids
                     .iter()
@@ -379,6 +420,8 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 println!("  model          {}", models.join(", "));
                 println!("  frames         {}", s.frames);
+                let profiles: Vec<&str> = s.profiles.iter().map(|p| p.name()).collect();
+                println!("  profile        {}", profiles.join(", "));
                 println!(
                     "  blocks         {} neural ({} bytes), {} zstd, {} stored",
                     s.neural_blocks, s.neural_bytes, s.zstd_blocks, s.stored_blocks
@@ -390,10 +433,20 @@ fn run(cli: Cli) -> Result<()> {
                     s.mismatches,
                     100.0 * s.mismatches as f64 / s.tokens.max(1) as f64
                 );
+                if let Some(saved) = s.saved_bits {
+                    println!("  bits saved by each mixture component (cost of leaving it out):");
+                    let network = s.profiles.iter().any(|p| *p != Profile::Adaptive);
+                    for (name, bits) in s2s2s::mixer::COMPONENTS.iter().zip(saved) {
+                        if *name == "network" && !network {
+                            continue;
+                        }
+                        println!("    {name:<8} {:>12.0} bits  ({:.3} bits/byte)", bits, bits / s.output_bytes.max(1) as f64);
+                    }
+                }
             }
             Ok(())
         }
-        Cmd::Bench { files } => {
+        Cmd::Bench { files, ablation } => {
             if files.is_empty() {
                 bail!("bench needs at least one file");
             }
@@ -401,7 +454,9 @@ fn run(cli: Cli) -> Result<()> {
             let opts = Options { threads: threads(common.threads), ..Options::default() };
             let mut rows = Vec::new();
             for f in files {
-                rows.extend(bench::bench_file(&codec, f, &opts).with_context(|| f.display().to_string())?);
+                let profiles: &[Profile] =
+                    if *ablation { &[Profile::Neural, Profile::Adaptive, Profile::Mixed] } else { &[Profile::Mixed] };
+                rows.extend(bench::bench_file(&codec, f, &opts, profiles).with_context(|| f.display().to_string())?);
             }
             print!("{}", bench::table(&rows));
             Ok(())

@@ -7,19 +7,19 @@ use std::io::{Read, Write};
 use rayon::prelude::*;
 
 use crate::coder::{Cdf, Decoder, Encoder, SymbolCoder};
-use crate::container::{
-    self, BlockHeader, EndRecord, FrameHeader, Method, Record,
-};
+use crate::container::{self, BlockHeader, EndRecord, FrameHeader, Method, Profile, Record};
 use crate::engine::{Engine, Kernel, StreamState};
 use crate::error::{Error, Result};
+use crate::mixer::{ContextMix, COMPONENTS};
 use crate::model::{hex, Model};
 
 /// Neural blocks stepped together on one thread when decompressing.
 const STREAMS_PER_GROUP: usize = 48;
 
-/// Neural blocks in flight at once (each holds its model state, ~1 MB with the built-in model),
-/// whatever the thread count: this is what bounds memory.
-const BATCH_BLOCKS: usize = 64;
+/// Neural blocks in flight at once (each holds its network state, ~1 MB with the built-in model,
+/// and its adaptive models, up to ~6 MB for a 64 KiB block), whatever the thread count: this is
+/// what bounds memory.
+const BATCH_BLOCKS: usize = 32;
 
 /// Probability (out of 2^24) that a segment carries a latent sequence.
 const LATENT_FLAG_P: u32 = 1 << 12;
@@ -51,6 +51,8 @@ pub struct Options {
     pub streams_per_thread: usize,
     /// When to use the neural coder.
     pub neural: NeuralUse,
+    /// How token probabilities are computed.
+    pub profile: Profile,
 }
 
 /// When blocks are coded with the model.
@@ -66,7 +68,7 @@ pub enum NeuralUse {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { threads: 1, neural_block: 16 << 10, max_block: 1 << 20, streams_per_thread: STREAMS_PER_GROUP, neural: NeuralUse::Auto }
+        Self { threads: 1, neural_block: 64 << 10, max_block: 1 << 20, streams_per_thread: STREAMS_PER_GROUP, neural: NeuralUse::Auto, profile: Profile::Mixed }
     }
 }
 
@@ -85,6 +87,10 @@ pub struct Stats {
     pub mismatches: u64,
     pub latent_tokens: u64,
     pub model_ids: Vec<String>,
+    /// Numeric profiles of the frames, in order of first appearance.
+    pub profiles: Vec<Profile>,
+    /// Bits each mixture component saved ([`analyse`] only; indexed like [`COMPONENTS`]).
+    pub saved_bits: Option<[f64; COMPONENTS.len()]>,
 }
 
 impl Stats {
@@ -113,12 +119,56 @@ struct Job<C> {
     seg_start: usize,
     seg_len: usize,
     state: Option<StreamState>,
+    /// Adaptive models and mixer (profiles other than `Neural`).
+    mix: Option<Box<ContextMix>>,
+    /// Bits saved per mixture component, when analysing.
+    saved: Option<[f64; COMPONENTS.len()]>,
 }
 
 impl<C: SymbolCoder> Job<C> {
-    fn new(tokens: Vec<u32>, n: usize, coder: C) -> Self {
-        Self { tokens, n, coder, mismatches: 0, latent_tokens: 0, seg_start: 0, seg_len: 0, state: None }
+    fn new(tokens: Vec<u32>, n: usize, coder: C, profile: Profile) -> Self {
+        let mix = (profile != Profile::Neural).then(Box::default);
+        Self { tokens, n, coder, mismatches: 0, latent_tokens: 0, seg_start: 0, seg_len: 0, state: None, mix, saved: None }
     }
+
+    /// Learns the coded token; when analysing, first measures what each component saved on it.
+    fn learn(&mut self, logits: Option<&[f32]>, token: u32, cdf: &Cdf) {
+        if let Some(m) = self.mix.as_mut() {
+            if let Some(saved) = self.saved.as_mut() {
+                m.leave_one_out(logits, token, saved);
+            }
+            m.update(logits, token, cdf);
+        }
+    }
+
+    /// Codes (or decodes) token `idx` under `cdf`, keeping the decoded history.
+    fn code_token(&mut self, idx: usize, cdf: &Cdf) -> Result<u32> {
+        let want = self.tokens.get(idx).copied().unwrap_or(0);
+        let got = self.coder.code(cdf, want)?;
+        if idx == self.tokens.len() {
+            self.tokens.push(got);
+        }
+        if got != cdf.argmax {
+            self.mismatches += 1;
+        }
+        Ok(got)
+    }
+}
+
+/// Codes blocks with the adaptive models alone (profile `Adaptive`): no network, no latents.
+fn run_adaptive<C: SymbolCoder>(vocab: usize, jobs: &mut [Job<C>]) -> Result<()> {
+    let mut cdf = Cdf::default();
+    for j in jobs {
+        j.mix.get_or_insert_default();
+        for idx in 0..j.n {
+            if let Some(m) = j.mix.as_mut() {
+                m.predict(None, vocab, &mut cdf);
+            }
+            let got = j.code_token(idx, &cdf)?;
+            j.learn(None, got, &cdf);
+        }
+    }
+    Ok(())
 }
 
 /// Codes the latent of a segment: a flag, then (if set) its length and tokens, uniformly.
@@ -134,8 +184,11 @@ fn code_latent<C: SymbolCoder>(coder: &mut C, cdf: &mut Cdf, latent: &[u32], max
 }
 
 /// Runs the model over several blocks in lockstep, coding (or decoding) every token.
-fn run_jobs<C: SymbolCoder>(engine: &Engine, jobs: &mut [Job<C>]) -> Result<()> {
+fn run_jobs<C: SymbolCoder>(engine: &Engine, profile: Profile, jobs: &mut [Job<C>]) -> Result<()> {
     let cfg = &engine.cfg;
+    if profile == Profile::Adaptive {
+        return run_adaptive(cfg.vocab, jobs);
+    }
     let mut cdf = Cdf::default();
     let mut logits = Vec::new();
     loop {
@@ -172,17 +225,15 @@ fn run_jobs<C: SymbolCoder>(engine: &Engine, jobs: &mut [Job<C>]) -> Result<()> 
             engine.step(&mut states, &inputs, &mut logits);
         }
         for (r, j) in active.iter_mut().enumerate() {
-            cdf.from_logits(&logits[r * cfg.vocab..(r + 1) * cfg.vocab]);
+            let row = &logits[r * cfg.vocab..(r + 1) * cfg.vocab];
             let pos = j.state.as_ref().map_or(0, |s| s.pos);
             let idx = j.seg_start + pos - 1;
-            let want = j.tokens.get(idx).copied().unwrap_or(0);
-            let got = j.coder.code(&cdf, want)?;
-            if idx == j.tokens.len() {
-                j.tokens.push(got);
+            match j.mix.as_mut() {
+                Some(m) => m.predict(Some(row), cfg.vocab, &mut cdf),
+                None => cdf.from_logits(row),
             }
-            if got != cdf.argmax {
-                j.mismatches += 1;
-            }
+            let got = j.code_token(idx, &cdf)?;
+            j.learn(Some(row), got, &cdf);
             if pos == j.seg_len {
                 j.state = None;
                 j.seg_start += j.seg_len;
@@ -261,14 +312,14 @@ fn classical(piece: &[u8], level: i32) -> Coded {
 }
 
 /// Compresses text pieces with the model on one thread, in lockstep.
-fn neural_group(codec: &Codec, pieces: &[&[u8]]) -> Result<Vec<Coded>> {
+fn neural_group(codec: &Codec, pieces: &[&[u8]], profile: Profile) -> Result<Vec<Coded>> {
     let mut jobs = Vec::with_capacity(pieces.len());
     for p in pieces {
         let t = codec.model.tokenizer.encode(p)?;
         let n = t.len();
-        jobs.push(Job::new(t, n, Encoder::default()));
+        jobs.push(Job::new(t, n, Encoder::default(), profile));
     }
-    run_jobs(&codec.engine, &mut jobs)?;
+    run_jobs(&codec.engine, profile, &mut jobs)?;
     Ok(jobs
         .into_iter()
         .zip(pieces)
@@ -304,7 +355,7 @@ fn compress_batch(codec: &Codec, buf: &[u8], opts: &Options) -> Result<Vec<Coded
     let neural_pieces: Vec<&[u8]> = pieces.iter().zip(&text).filter(|(_, t)| **t).map(|(p, _)| *p).collect();
     let neural: Vec<Coded> = neural_pieces
         .par_chunks(group_size(neural_pieces.len(), opts.threads, opts.streams_per_thread))
-        .map(|g| neural_group(codec, g))
+        .map(|g| neural_group(codec, g, opts.profile))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .flatten()
@@ -370,7 +421,7 @@ pub fn compress(
     let mut out = CountingWriter { inner: output, count: 0 };
     container::write_frame_header(
         &mut out,
-        &FrameHeader { version: container::VERSION, model_id: codec.model.id, block_size: opts.max_block as u32 },
+        &FrameHeader { version: container::VERSION, profile: opts.profile, model_id: codec.model.id, block_size: opts.max_block as u32 },
     )?;
     // The batch size shapes block boundaries, so it must not depend on threads or streams.
     let batch = (opts.neural_block * BATCH_BLOCKS).max(opts.max_block);
@@ -441,29 +492,48 @@ fn decode_block(h: &BlockHeader, payload: &[u8]) -> Result<Vec<u8>> {
     Ok(data)
 }
 
-fn neural_decode_group(codec: &Codec, items: &[(&BlockHeader, &[u8])]) -> Result<Vec<Vec<u8>>> {
+/// How a frame's blocks are decoded.
+#[derive(Clone, Copy)]
+struct FrameDecode {
+    profile: Profile,
+    /// Measure what each mixture component saved.
+    analyse: bool,
+}
+
+fn neural_decode_group(codec: &Codec, how: FrameDecode, items: &[(&BlockHeader, &[u8])]) -> Result<Vec<Decoded>> {
     let mut jobs = Vec::with_capacity(items.len());
     for (h, p) in items {
-        jobs.push(Job::new(Vec::with_capacity(h.tokens as usize), h.tokens as usize, Decoder::new(p)?));
+        let mut job = Job::new(Vec::with_capacity(h.tokens as usize), h.tokens as usize, Decoder::new(p)?, how.profile);
+        if how.analyse && job.mix.is_some() {
+            job.saved = Some([0.0; COMPONENTS.len()]);
+        }
+        jobs.push(job);
     }
-    run_jobs(&codec.engine, &mut jobs)?;
+    run_jobs(&codec.engine, how.profile, &mut jobs)?;
     jobs.iter()
         .zip(items)
         .map(|(j, (h, _))| {
-            let mut out = Vec::with_capacity(h.orig_len as usize);
-            codec.model.tokenizer.decode_into(&j.tokens, &mut out)?;
-            Ok(out)
+            let mut data = Vec::with_capacity(h.orig_len as usize);
+            codec.model.tokenizer.decode_into(&j.tokens, &mut data)?;
+            Ok(Decoded { data, saved: j.saved })
         })
         .collect()
 }
 
+/// A decoded block, and what the mixture's components saved on it when analysing.
+#[derive(Default)]
+struct Decoded {
+    data: Vec<u8>,
+    saved: Option<[f64; COMPONENTS.len()]>,
+}
+
 /// Decodes a batch of blocks (in parallel), verifies each checksum, and returns their bytes in order.
-fn decode_batch(codec: &Codec, blocks: &[(BlockHeader, Vec<u8>)], threads: usize) -> Result<Vec<Vec<u8>>> {
+fn decode_batch(codec: &Codec, how: FrameDecode, blocks: &[(BlockHeader, Vec<u8>)], threads: usize) -> Result<Vec<Decoded>> {
     let neural: Vec<(&BlockHeader, &[u8])> =
         blocks.iter().filter(|(h, _)| h.method == Method::Neural).map(|(h, p)| (h, p.as_slice())).collect();
-    let decoded: Vec<Vec<u8>> = neural
+    let decoded: Vec<Decoded> = neural
         .par_chunks(group_size(neural.len(), threads, STREAMS_PER_GROUP))
-        .map(|g| neural_decode_group(codec, g))
+        .map(|g| neural_decode_group(codec, how, g))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .flatten()
@@ -475,14 +545,14 @@ fn decode_batch(codec: &Codec, blocks: &[(BlockHeader, Vec<u8>)], threads: usize
         .map(|(h, p)| if h.method == Method::Neural { Ok(Vec::new()) } else { decode_block(h, p) })
         .collect();
     for ((h, _), p) in blocks.iter().zip(plain) {
-        let data = if h.method == Method::Neural { decoded.next().unwrap_or_default() } else { p? };
-        if data.len() != h.orig_len as usize {
+        let d = if h.method == Method::Neural { decoded.next().unwrap_or_default() } else { Decoded { data: p?, saved: None } };
+        if d.data.len() != h.orig_len as usize {
             return Err(Error::Corrupt("block decodes to the wrong length"));
         }
-        if crc32fast::hash(&data) != h.crc {
+        if crc32fast::hash(&d.data) != h.crc {
             return Err(Error::Checksum("block"));
         }
-        out.push(data);
+        out.push(d);
     }
     Ok(out)
 }
@@ -496,6 +566,9 @@ fn next_frame(input: &mut impl Read, stats: &mut Stats) -> Result<Option<FrameHe
             if !stats.model_ids.contains(&id) {
                 stats.model_ids.push(id);
             }
+            if !stats.profiles.contains(&f.profile) {
+                stats.profiles.push(f.profile);
+            }
             Ok(Some(f))
         }
         None if stats.frames == 0 => Err(Error::Truncated("empty input")),
@@ -507,8 +580,25 @@ fn next_frame(input: &mut impl Read, stats: &mut Stats) -> Result<Option<FrameHe
 pub fn decompress(
     codec: &Codec,
     input: &mut impl Read,
+    output: Option<&mut dyn Write>,
+    threads: usize,
+    progress: &dyn Fn(u64),
+) -> Result<Stats> {
+    decode_frames(codec, input, output, threads, false, progress)
+}
+
+/// Decodes `input` without writing it and measures the bits each mixture component saved
+/// (slower than [`decompress`]: every token is also scored with each component left out).
+pub fn analyse(codec: &Codec, input: &mut impl Read, threads: usize, progress: &dyn Fn(u64)) -> Result<Stats> {
+    decode_frames(codec, input, None, threads, true, progress)
+}
+
+fn decode_frames(
+    codec: &Codec,
+    input: &mut impl Read,
     mut output: Option<&mut dyn Write>,
     threads: usize,
+    analyse: bool,
     progress: &dyn Fn(u64),
 ) -> Result<Stats> {
     let pool = thread_pool(threads)?;
@@ -523,13 +613,18 @@ pub fn decompress(
         let mut pending: Vec<(BlockHeader, Vec<u8>)> = Vec::new();
         let mut pending_bytes = 0usize;
         let mut flush = |pending: &mut Vec<(BlockHeader, Vec<u8>)>, stats: &mut Stats, total: &mut u64| -> Result<()> {
-            let data = pool.install(|| decode_batch(codec, pending, threads))?;
-            for (d, (h, _)) in data.iter().zip(pending.iter()) {
-                crc.update(d);
-                *total += d.len() as u64;
+            let how = FrameDecode { profile: frame.profile, analyse };
+            let decoded = pool.install(|| decode_batch(codec, how, pending, threads))?;
+            for (d, (h, _)) in decoded.iter().zip(pending.iter()) {
+                crc.update(&d.data);
+                *total += d.data.len() as u64;
                 stats.add_block(h);
+                if let Some(s) = d.saved {
+                    let acc = stats.saved_bits.get_or_insert([0.0; COMPONENTS.len()]);
+                    acc.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+                }
                 if let Some(w) = output.as_mut() {
-                    w.write_all(d)?;
+                    w.write_all(&d.data)?;
                 }
             }
             pending.clear();

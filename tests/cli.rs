@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use s2s2s::container::Profile;
 use tempfile::TempDir;
 
 const TINY: &str = "tests/data/tiny";
@@ -82,6 +83,32 @@ fn info_reports_blocks_and_model() {
         .assert()
         .success()
         .stdout(predicates::str::contains("mismatches").and(predicates::str::contains("bits/byte")));
+}
+
+#[test]
+fn profiles_are_recorded_and_components_reported() {
+    let dir = TempDir::new().unwrap();
+    let text = b"fn main() { println!(\"hello\"); }\n".repeat(60);
+    for (profile, cli) in [(Profile::Mixed, "mixed"), (Profile::Adaptive, "adaptive"), (Profile::Neural, "neural")] {
+        // the CLI records the profile
+        let src = write(&dir, &format!("{cli}.rs"), &text);
+        tiny().args(["compress", "--profile", cli]).arg(&src).assert().success();
+        let out = tiny().arg("info").arg(dir.path().join(format!("{cli}.rs.s2s"))).assert().success().get_output().stdout.clone();
+        assert!(String::from_utf8(out).unwrap().contains(&format!("profile        {cli}")));
+        // component savings need model-coded blocks: force them through the library
+        let codec = s2s2s::Codec::new(s2s2s::Model::load(Path::new(TINY)).unwrap()).unwrap();
+        let opts = s2s2s::Options { neural: s2s2s::NeuralUse::Always, profile, ..s2s2s::Options::default() };
+        let mut packed = Vec::new();
+        s2s2s::compress(&codec, &mut &text[..], &mut packed, &opts, &|_| {}).unwrap();
+        let path = write(&dir, &format!("{cli}.s2s"), &packed);
+        let out = tiny().args(["info", "--components"]).arg(&path).assert().success().get_output().stdout.clone();
+        let out = String::from_utf8(out).unwrap();
+        // leaving a component out can only be measured where there is a mixture
+        assert_eq!(out.contains("order-0"), profile != Profile::Neural, "{out}");
+        assert_eq!(out.contains("network"), profile == Profile::Mixed, "{out}");
+        tiny().args(["decompress", "-c"]).arg(&path).assert().success().stdout(text.clone());
+    }
+    tiny().args(["compress", "--profile", "fastest"]).write_stdin("x").assert().code(2);
 }
 
 use predicates::prelude::*;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use s2s2s::container::{self, EndRecord, FrameHeader};
+use s2s2s::container::{self, EndRecord, FrameHeader, Profile};
 use s2s2s::{compress, decompress, Codec, Error, Model, NeuralUse, Options};
 
 fn tiny() -> &'static Codec {
@@ -15,10 +15,23 @@ fn tiny() -> &'static Codec {
 const GOLDEN: &str = "tests/golden";
 const ORIGINALS: [&str; 4] = ["text.txt", "binary.bin", "empty", "mixed.bin"];
 
+/// Golden sets: directory, format version and numeric profile. The last three are what the
+/// current version writes.
+const SETS: [(&str, u8, Profile); 4] = [
+    ("v1", 1, Profile::Neural),
+    ("v2", 2, Profile::Neural),
+    ("v2-mixed", 2, Profile::Mixed),
+    ("v2-adaptive", 2, Profile::Adaptive),
+];
+
+fn current_sets() -> impl Iterator<Item = (&'static str, Profile)> {
+    SETS.iter().filter(|s| s.1 == container::VERSION).map(|s| (s.0, s.2))
+}
+
 /// The settings the current version's golden files were made with: every block the model can
 /// take goes through it, several blocks per file.
-fn golden_options() -> Options {
-    Options { threads: 1, neural_block: 2048, max_block: 4096, streams_per_thread: 4, neural: NeuralUse::Always }
+fn golden_options(profile: Profile) -> Options {
+    Options { threads: 1, neural_block: 2048, max_block: 4096, streams_per_thread: 4, neural: NeuralUse::Always, profile }
 }
 
 fn original(name: &str) -> Vec<u8> {
@@ -28,8 +41,8 @@ fn original(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(GOLDEN).join(name)).unwrap()
 }
 
-fn golden_path(version: u8, name: &str) -> PathBuf {
-    Path::new(GOLDEN).join(format!("v{version}")).join(format!("{name}.s2s"))
+fn golden_path(set: &str, name: &str) -> PathBuf {
+    Path::new(GOLDEN).join(set).join(format!("{name}.s2s"))
 }
 
 fn pack(data: &[u8], o: &Options) -> Vec<u8> {
@@ -44,54 +57,60 @@ fn unpack(packed: &[u8]) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-fn current_golden() -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> =
-        ORIGINALS.iter().map(|n| (n.to_string(), pack(&original(n), &golden_options()))).collect();
-    let cat = ["text.txt", "binary.bin", "empty"].iter().flat_map(|n| pack(&original(n), &golden_options())).collect();
+fn current_golden(profile: Profile) -> Vec<(String, Vec<u8>)> {
+    let o = golden_options(profile);
+    let mut files: Vec<(String, Vec<u8>)> = ORIGINALS.iter().map(|n| (n.to_string(), pack(&original(n), &o))).collect();
+    let cat = ["text.txt", "binary.bin", "empty"].iter().flat_map(|n| pack(&original(n), &o)).collect();
     files.push(("concatenated".into(), cat));
     files
 }
 
-/// Writes the current version's golden files: run once per format version, then commit them.
+/// Writes the current version's golden files: run once per format version or new profile, then
+/// commit them (files of earlier profiles must come out unchanged).
 #[test]
 #[ignore]
 fn regenerate_golden_files() {
-    std::fs::create_dir_all(Path::new(GOLDEN).join(format!("v{}", container::VERSION))).unwrap();
-    for (name, packed) in current_golden() {
-        std::fs::write(golden_path(container::VERSION, &name), packed).unwrap();
+    for (set, profile) in current_sets() {
+        std::fs::create_dir_all(Path::new(GOLDEN).join(set)).unwrap();
+        for (name, packed) in current_golden(profile) {
+            std::fs::write(golden_path(set, &name), packed).unwrap();
+        }
     }
 }
 
 #[test]
-fn golden_files_of_every_version_decompress_exactly() {
-    for version in container::OLDEST_VERSION..=container::VERSION {
+fn golden_files_of_every_version_and_profile_decompress_exactly() {
+    for (set, version, profile) in SETS {
         for name in ORIGINALS.iter().copied().chain(["concatenated"]) {
-            let packed = std::fs::read(golden_path(version, name)).unwrap();
-            assert_eq!(packed[4], version);
-            assert_eq!(unpack(&packed).unwrap(), original(name), "v{version} {name}");
+            let packed = std::fs::read(golden_path(set, name)).unwrap();
+            assert_eq!((packed[4], packed[5]), (version, profile as u8), "{set} {name}");
+            assert_eq!(unpack(&packed).unwrap(), original(name), "{set} {name}");
         }
     }
 }
 
 #[test]
 fn current_version_reproduces_its_golden_files_bit_for_bit() {
-    // Pins the coded bits: any change to the model arithmetic, the quantisation or the coder shows.
-    for (name, packed) in current_golden() {
-        let golden = std::fs::read(golden_path(container::VERSION, &name)).unwrap();
-        assert!(golden == packed, "{name}: the encoder no longer produces the committed bits");
+    // Pins the coded bits: any change to the model arithmetic, the mixer, the quantisation or the
+    // coder shows.
+    for (set, profile) in current_sets() {
+        for (name, packed) in current_golden(profile) {
+            let golden = std::fs::read(golden_path(set, &name)).unwrap();
+            assert!(golden == packed, "{set}/{name}: the encoder no longer produces the committed bits");
+        }
+        let info = s2s2s::inspect(&mut &std::fs::read(golden_path(set, "mixed.bin")).unwrap()[..]).unwrap();
+        assert!(info.neural_blocks >= 3, "the golden files must exercise the model");
     }
-    let info = s2s2s::inspect(&mut &std::fs::read(golden_path(container::VERSION, "mixed.bin")).unwrap()[..]).unwrap();
-    assert!(info.neural_blocks >= 3, "the golden files must exercise the model");
 }
 
 #[test]
 fn unknown_versions_and_profiles_are_refused_by_name() {
-    let mut packed = std::fs::read(golden_path(container::VERSION, "text.txt")).unwrap();
+    let mut packed = std::fs::read(golden_path("v2", "text.txt")).unwrap();
     packed[4] = container::VERSION + 1;
     let e = unpack(&packed).unwrap_err().to_string();
     assert!(e.contains("unsupported format version"), "{e}");
     packed[4] = container::VERSION;
-    packed[5] = container::NUMERIC_PROFILE + 1;
+    packed[5] = Profile::LATEST + 1;
     let e = unpack(&packed).unwrap_err().to_string();
     assert!(e.contains("unsupported numeric profile"), "{e}");
 }
@@ -101,7 +120,7 @@ fn every_single_bit_flip_is_detected() {
     // Two frames: zstd or stored blocks, then neural ones (last, so that most flips are found
     // before any model work and the test stays fast).
     let data = [original("binary.bin"), original("mixed.bin")[..3000].to_vec()].concat();
-    let opts = Options { neural_block: 1000, ..golden_options() };
+    let opts = Options { neural_block: 1000, ..golden_options(Profile::Mixed) };
     let split = data.len() - 3000;
     let packed = [pack(&data[..split], &Options { neural: NeuralUse::Auto, ..opts.clone() }), pack(&data[split..], &opts)].concat();
     let info = s2s2s::inspect(&mut &packed[..]).unwrap();
@@ -121,7 +140,7 @@ fn every_single_bit_flip_is_detected() {
 
 fn frame_header(block_size: u32) -> Vec<u8> {
     let mut v = Vec::new();
-    let h = FrameHeader { version: container::VERSION, model_id: tiny().model.id, block_size };
+    let h = FrameHeader { version: container::VERSION, profile: Profile::Mixed, model_id: tiny().model.id, block_size };
     container::write_frame_header(&mut v, &h).unwrap();
     v
 }
@@ -175,6 +194,6 @@ fn neural_blocks_beyond_the_format_bound_are_refused() {
 #[test]
 fn oversized_options_still_make_readable_files() {
     let data = original("mixed.bin");
-    let o = Options { neural_block: 1 << 30, max_block: 3000, ..golden_options() };
+    let o = Options { neural_block: 1 << 30, max_block: 3000, ..golden_options(Profile::Mixed) };
     assert!(unpack(&pack(&data, &o)).unwrap() == data);
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
+use s2s2s::container::Profile;
 use s2s2s::engine::Kernel;
 use s2s2s::{compress, decompress, Codec, Model, NeuralUse, Options};
 
@@ -13,8 +14,14 @@ fn tiny() -> &'static Codec {
     C.get_or_init(|| Codec::new(Model::load(Path::new("tests/data/tiny")).unwrap()).unwrap())
 }
 
+const PROFILES: [Profile; 3] = [Profile::Mixed, Profile::Neural, Profile::Adaptive];
+
 fn opts(threads: usize, neural_block: usize, streams: usize) -> Options {
-    Options { threads, neural_block, streams_per_thread: streams, max_block: 4096, neural: NeuralUse::Always }
+    Options { threads, neural_block, streams_per_thread: streams, max_block: 4096, neural: NeuralUse::Always, profile: Profile::Mixed }
+}
+
+fn with(profile: Profile, o: Options) -> Options {
+    Options { profile, ..o }
 }
 
 fn pack(codec: &Codec, data: &[u8], o: &Options) -> Vec<u8> {
@@ -48,8 +55,10 @@ fn edge_cases_round_trip() {
         [text(3000), all.repeat(20), text(3000)].concat(),
     ];
     for data in cases {
-        let packed = pack(c, &data, &opts(2, 700, 3));
-        assert_eq!(unpack(c, &packed, 2), data, "len {}", data.len());
+        for p in PROFILES {
+            let packed = pack(c, &data, &with(p, opts(2, 700, 3)));
+            assert_eq!(unpack(c, &packed, 2), data, "len {}, {p:?}", data.len());
+        }
     }
 }
 
@@ -57,12 +66,14 @@ fn edge_cases_round_trip() {
 fn output_is_independent_of_threads_and_batch_layout() {
     let c = tiny();
     let data = [text(20_000), (0..=255u8).collect(), text(5_000)].concat();
-    let reference = pack(c, &data, &opts(1, 1000, 1));
-    for (t, s) in [(2, 1), (1, 7), (2, 32), (3, 2)] {
-        assert_eq!(pack(c, &data, &opts(t, 1000, s)), reference, "threads {t}, streams {s}");
+    for p in PROFILES {
+        let reference = pack(c, &data, &with(p, opts(1, 1000, 1)));
+        for (t, s) in [(2, 1), (1, 7), (2, 32), (3, 2)] {
+            assert_eq!(pack(c, &data, &with(p, opts(t, 1000, s))), reference, "threads {t}, streams {s}, {p:?}");
+        }
+        assert_eq!(unpack(c, &reference, 1), data);
+        assert_eq!(unpack(c, &reference, 2), data);
     }
-    assert_eq!(unpack(c, &reference, 1), data);
-    assert_eq!(unpack(c, &reference, 2), data);
 }
 
 #[test]
@@ -117,7 +128,8 @@ proptest! {
     #[test]
     fn arbitrary_bytes_round_trip(data in proptest::collection::vec(any::<u8>(), 0..3000), block in 64usize..2000, threads in 1usize..3) {
         let c = tiny();
-        let packed = pack(c, &data, &opts(threads, block, 3));
+        let profile = PROFILES[block % 3];
+        let packed = pack(c, &data, &with(profile, opts(threads, block, 3)));
         prop_assert_eq!(unpack(c, &packed, 3 - threads), data);
     }
 

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use s2s2s::container::Profile;
 use s2s2s::{Codec, Model, NeuralUse, Options};
 
 /// The tiny fixture model, from the repository root.
@@ -35,6 +36,7 @@ pub fn roundtrip(codec: &Codec, input: &[u8]) {
         max_block: 64 + usize::from(layout[0] >> 1) * 16,
         streams_per_thread: 1 + usize::from(layout[0] >> 5),
         neural: [NeuralUse::Always, NeuralUse::Auto, NeuralUse::Never][usize::from(layout[0] >> 1) % 3],
+        profile: [Profile::Mixed, Profile::Neural, Profile::Adaptive][usize::from(layout[1]) % 3],
     };
     let mut packed = Vec::new();
     s2s2s::compress(codec, &mut &data[..], &mut packed, &opts, &|_| {}).expect("compress");
