@@ -167,7 +167,7 @@ impl ContextMix {
             let without: f64 = self.z.iter().zip(l).map(|(&v, &x)| (v as f64 - w * x as f64 - m).exp()).sum();
             saved[0] += bits(without, zt - w * l[token as usize] as f64) - with;
         }
-        for c in 1..COMPONENTS.len() {
+        for (c, out) in saved.iter_mut().enumerate().skip(1) {
             let (mut s, mut z_tok) = (sum, zt);
             for h in self.hits.iter().filter(|h| component(h.set) == c) {
                 let t = h.token as usize;
@@ -177,7 +177,7 @@ impl ContextMix {
                     z_tok -= contrib;
                 }
             }
-            saved[c] += bits(s, z_tok) - with;
+            *out += bits(s, z_tok) - with;
         }
     }
 
