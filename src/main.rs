@@ -440,7 +440,7 @@ fn run(cli: Cli) -> Result<()> {
                         if *name == "network" && !network {
                             continue;
                         }
-                        println!("    {name:<8} {:>12.0} bits  ({:.3} bits/byte)", bits, bits / s.output_bytes.max(1) as f64);
+                        println!("    {name:<10} {:>12.0} bits  ({:.3} bits/byte)", bits, bits / s.output_bytes.max(1) as f64);
                     }
                 }
             }

@@ -159,11 +159,8 @@ impl<C: SymbolCoder> Job<C> {
 fn run_adaptive<C: SymbolCoder>(vocab: usize, jobs: &mut [Job<C>]) -> Result<()> {
     let mut cdf = Cdf::default();
     for j in jobs {
-        j.mix.get_or_insert_default();
         for idx in 0..j.n {
-            if let Some(m) = j.mix.as_mut() {
-                m.predict(None, vocab, &mut cdf);
-            }
+            j.mix.get_or_insert_default().predict(None, vocab, &mut cdf);
             let got = j.code_token(idx, &cdf)?;
             j.learn(None, got, &cdf);
         }
