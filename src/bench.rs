@@ -67,16 +67,10 @@ fn ppmd(data: &[u8]) -> Result<Option<(u64, f64, f64)>> {
     let dir = tempfile::tempdir()?;
     let (src, arc) = (dir.path().join("data"), dir.path().join("data.7z"));
     std::fs::write(&src, data)?;
-    let run = |args: &[&std::ffi::OsStr]| -> Result<(Vec<u8>, f64)> {
-        let t = Instant::now();
-        let out = Command::new(exe).args(args).stdin(Stdio::null()).stderr(Stdio::null()).output()?;
-        if !out.status.success() {
-            return Err(Error::Model(format!("{exe} failed")));
-        }
-        Ok((out.stdout, t.elapsed().as_secs_f64()))
-    };
-    let (_, cs) = run(&["a".as_ref(), "-m0=PPMd:o=32:mem=1g".as_ref(), "-bd".as_ref(), arc.as_os_str(), src.as_os_str()])?;
-    let (unpacked, ds) = run(&["e".as_ref(), "-so".as_ref(), arc.as_os_str()])?;
+    let path = |p: &Path| p.to_str().map(str::to_owned).ok_or_else(|| Error::Model("temporary path is not UTF-8".into()));
+    let (src, arc_s) = (path(&src)?, path(&arc)?);
+    let (_, cs) = run_tool(&[exe, "a", "-m0=PPMd:o=32:mem=1g", "-bd", &arc_s, &src], &[])?;
+    let (unpacked, ds) = run_tool(&[exe, "e", "-so", &arc_s], &[])?;
     if unpacked != data {
         return Err(Error::Corrupt("PPMd round trip differs"));
     }
