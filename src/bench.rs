@@ -6,7 +6,6 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::container::Profile;
 use crate::pipeline::{self, Codec, Options};
 
 /// One measured row.
@@ -77,28 +76,35 @@ fn ppmd(data: &[u8]) -> Result<Option<(u64, f64, f64)>> {
     Ok(Some((std::fs::metadata(&arc)?.len(), cs, ds)))
 }
 
-/// Measures s2s2s (once per profile) and every available classical tool on `file`; round trips
-/// are checked.
-pub fn bench_file(codec: &Codec, file: &Path, opts: &Options, profiles: &[Profile]) -> Result<Vec<Row>> {
+/// One s2s2s configuration to measure.
+pub struct Setup<'a> {
+    /// The row's label.
+    pub name: String,
+    pub codec: &'a Codec,
+    pub opts: Options,
+}
+
+/// Measures each s2s2s setup and every available classical tool on `file`; round trips are
+/// checked.
+pub fn bench_file(file: &Path, setups: &[Setup]) -> Result<Vec<Row>> {
     let data = std::fs::read(file)?;
     let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
     let mut rows = Vec::new();
-    for &profile in profiles {
-        let opts = Options { profile, ..opts.clone() };
+    for s in setups {
         let t = Instant::now();
         let mut packed = Vec::new();
-        pipeline::compress(codec, &mut &data[..], &mut packed, &opts, &|_| {})?;
+        pipeline::compress(s.codec, &mut &data[..], &mut packed, &s.opts, &|_| {})?;
         let compress_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let mut unpacked = Vec::new();
-        pipeline::decompress(codec, &mut &packed[..], Some(&mut unpacked), opts.threads, &|_| {})?;
+        pipeline::decompress(s.codec, &mut &packed[..], Some(&mut unpacked), s.opts.threads, &|_| {})?;
         let decompress_s = t.elapsed().as_secs_f64();
         if unpacked != data {
             return Err(Error::Corrupt("benchmark round trip differs"));
         }
         rows.push(Row {
             file: name.clone(),
-            tool: format!("s2s2s {} -T{}", profile.name(), opts.threads),
+            tool: s.name.clone(),
             original: data.len() as u64,
             compressed: packed.len() as u64,
             compress_s,

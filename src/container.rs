@@ -14,7 +14,7 @@ pub const OLDEST_VERSION: u8 = 1;
 /// Largest block a frame may declare (bounds memory when reading hostile input).
 pub const MAX_BLOCK_SIZE: u32 = 1 << 24;
 /// Largest neural block (bounds the model steps a single hostile block header can demand).
-pub const MAX_NEURAL_BLOCK: u32 = 1 << 16;
+pub const MAX_NEURAL_BLOCK: u32 = 1 << 20;
 
 /// How a block's payload is coded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

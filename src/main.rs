@@ -10,8 +10,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use s2s2s::container::Profile;
-use s2s2s::{bench, pipeline, Codec, Model, Options, Stats};
+use s2s2s::container::{self, Profile};
+use s2s2s::level::{self, Level};
+use s2s2s::model::{hex, Builtin};
+use s2s2s::pipeline::{Builtins, Models};
+use s2s2s::{bench, pipeline, Codec, Model, Stats};
 
 /// Lossless text compressor: a T5 encoder-decoder predicts each token, a range coder codes it.
 #[derive(Parser)]
@@ -58,9 +61,35 @@ struct OutputArgs {
     /// Keep source files (the default; accepted for compatibility).
     #[arg(short, long)]
     keep: bool,
-    /// How token probabilities are computed (compression only; recorded in the file).
-    #[arg(long, value_enum, default_value_t = ProfileArg::Mixed)]
-    profile: ProfileArg,
+    #[command(flatten)]
+    tuning: Tuning,
+}
+
+/// Compression settings beyond the level (ignored when decompressing: the file records them).
+#[derive(Args, Clone)]
+struct Tuning {
+    /// Compression level, 1 (fastest) to 9 (smallest); also -1 ... -9.
+    #[arg(long, default_value_t = level::DEFAULT_LEVEL, value_parser = clap::value_parser!(u8).range(1..=9))]
+    level: u8,
+    /// How token probabilities are computed, instead of the level's.
+    #[arg(long, value_enum)]
+    profile: Option<ProfileArg>,
+    /// Neural block size instead of the level's, e.g. 64K or 1M (at most 1M).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    block_size: Option<usize>,
+}
+
+fn parse_size(s: &str) -> std::result::Result<usize, String> {
+    let (num, unit) = match s.as_bytes().last() {
+        Some(b'k' | b'K') => (&s[..s.len() - 1], 1 << 10),
+        Some(b'm' | b'M') => (&s[..s.len() - 1], 1 << 20),
+        _ => (s, 1),
+    };
+    let n: usize = num.parse().map_err(|_| format!("not a size: {s}"))?;
+    match n.checked_mul(unit) {
+        Some(b) if (1..=container::MAX_NEURAL_BLOCK as usize).contains(&b) => Ok(b),
+        _ => Err(format!("{s}: block size must be between 1 and 1M")),
+    }
 }
 
 /// Numeric profiles as the command line names them.
@@ -109,6 +138,9 @@ enum Cmd {
         /// the default: the mixer's ablation.
         #[arg(long)]
         ablation: bool,
+        /// Measure every level, 1 to 9.
+        #[arg(long, conflicts_with = "ablation")]
+        levels: bool,
     },
     /// Write the held-out validation part of each corpus source to DIR (never trained on).
     ValidationSplit {
@@ -141,12 +173,79 @@ fn threads(n: usize) -> usize {
     }
 }
 
-fn load_codec(common: &Common) -> Result<Codec> {
-    let model = match &common.model {
-        Some(dir) => Model::load(dir).with_context(|| format!("loading model from {}", dir.display()))?,
-        None => Model::builtin().context("loading the built-in model")?,
-    };
-    Ok(Codec::new(model)?)
+/// The models a run can use: the `--model` directory, or the built-in ones.
+enum ModelSet {
+    Custom(Codec),
+    Builtin(Builtins),
+}
+
+impl ModelSet {
+    fn load(common: &Common) -> Result<Self> {
+        Ok(match &common.model {
+            Some(dir) => {
+                let model = Model::load(dir).with_context(|| format!("loading model from {}", dir.display()))?;
+                ModelSet::Custom(Codec::new(model)?)
+            }
+            None => ModelSet::Builtin(Builtins::default()),
+        })
+    }
+
+    /// The codec that compresses at `level`: the user's model, or the level's built-in one.
+    fn for_level(&self, level: &Level) -> Result<&Codec> {
+        match self {
+            ModelSet::Custom(c) => Ok(c),
+            ModelSet::Builtin(b) => {
+                b.get(level.model).with_context(|| format!("loading the built-in {} model", level.model.name()))
+            }
+        }
+    }
+
+    /// What decoders look models up in.
+    fn models(&self) -> &dyn Models {
+        match self {
+            ModelSet::Custom(c) => c,
+            ModelSet::Builtin(b) => b,
+        }
+    }
+}
+
+impl Tuning {
+    /// The level's configuration with any explicit overrides.
+    fn level(&self) -> Level {
+        let mut l = level::level(self.level).expect("clap checks the range");
+        if let Some(p) = self.profile {
+            l.profile = p.into();
+        }
+        if let Some(b) = self.block_size {
+            l.block = b;
+        }
+        l
+    }
+}
+
+/// Rewrites gzip-style level flags (`-9`, `-9v`) as `--level=9` (`-v`), up to a `--`.
+fn expand_level_flags(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::new();
+    let mut options = true;
+    for a in args {
+        let level = a.to_str().filter(|_| options).and_then(|s| {
+            let rest = s.strip_prefix('-')?;
+            let d = rest.chars().next().filter(|c| ('1'..='9').contains(c))?;
+            let flags = &rest[1..];
+            flags.chars().all(|c| c.is_ascii_alphabetic()).then(|| (d, flags.to_owned()))
+        });
+        options &= a != "--";
+        match level {
+            Some((d, flags)) => {
+                out.push(format!("--level={d}").into());
+                if !flags.is_empty() {
+                    out.push(format!("-{flags}").into());
+                }
+            }
+            None => out.push(a),
+        }
+    }
+    out
 }
 
 fn progress_bar(len: Option<u64>, quiet: bool) -> ProgressBar {
@@ -320,9 +419,11 @@ fn run_files(common: &Common, args: &OutputArgs, compress: bool) -> Result<()> {
     if args.output.is_some() && files.len() > 1 {
         bail!("-o takes one input file");
     }
-    let codec = load_codec(common)?;
+    let set = ModelSet::load(common)?;
     let threads = threads(common.threads);
-    let opts = Options { threads, profile: args.profile.into(), ..Options::default() };
+    let level = args.tuning.level();
+    let opts = level.options(threads);
+    let codec = if compress { Some(set.for_level(&level)?) } else { None };
     let mut failed = false;
     for input in &files {
         let result = (|| -> Result<()> {
@@ -340,10 +441,9 @@ fn run_files(common: &Common, args: &OutputArgs, compress: bool) -> Result<()> {
                 // decompression reports output bytes, whose total is not known in advance
                 let pb = progress_bar(if compress { len } else { None }, common.quiet);
                 let tick = |n: u64| pb.set_position(n);
-                let stats = if compress {
-                    pipeline::compress(&codec, &mut &mut *r, &mut &mut *w, &opts, &tick)
-                } else {
-                    pipeline::decompress(&codec, &mut &mut *r, Some(w), threads, &tick)
+                let stats = match codec {
+                    Some(codec) => pipeline::compress(codec, &mut &mut *r, &mut &mut *w, &opts, &tick),
+                    None => pipeline::decompress(set.models(), &mut &mut *r, Some(w), threads, &tick),
                 };
                 pb.finish_and_clear();
                 Ok(stats?)
@@ -382,11 +482,11 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Compress(a) => run_files(common, a, true),
         Cmd::Decompress(a) => run_files(common, a, false),
         Cmd::Test { files } => {
-            let codec = load_codec(common)?;
+            let set = ModelSet::load(common)?;
             let files = if files.is_empty() { vec![PathBuf::from("-")] } else { files.clone() };
             for f in &files {
                 let t = Instant::now();
-                let stats = pipeline::decompress(&codec, &mut open(f)?, None, threads(common.threads), &|_| {})
+                let stats = pipeline::decompress(set.models(), &mut open(f)?, None, threads(common.threads), &|_| {})
                     .with_context(|| f.display().to_string())?;
                 report(common, "verified", f, &stats, t.elapsed().as_secs_f64(), false);
                 if !common.quiet && !common.verbose {
@@ -396,19 +496,21 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Info { files, components } => {
-            let builtin = Model::builtin().ok().map(|m| m.id_hex());
-            let codec = if *components { Some(load_codec(common)?) } else { None };
+            let set = if *components { Some(ModelSet::load(common)?) } else { None };
             let files = if files.is_empty() { vec![PathBuf::from("-")] } else { files.clone() };
             for f in &files {
-                let s = match &codec {
-                    Some(c) => pipeline::analyse(c, &mut open(f)?, threads(common.threads), &|_| {}),
+                let s = match &set {
+                    Some(m) => pipeline::analyse(m.models(), &mut open(f)?, threads(common.threads), &|_| {}),
                     None => pipeline::inspect(&mut open(f)?),
                 }
                 .with_context(|| f.display().to_string())?;
                 let models: Vec<String> = s
                     .model_ids
                     .iter()
-                    .map(|m| if Some(m) == builtin.as_ref() { format!("{m} (built-in)") } else { m.clone() })
+                    .map(|m| match Builtin::ALL.into_iter().find(|b| hex(&b.id()) == *m) {
+                        Some(b) => format!("{m} (built-in {})", b.name()),
+                        None => m.clone(),
+                    })
                     .collect();
                 println!("{}", f.display());
                 println!("  compressed     {} bytes", s.input_bytes);
@@ -446,17 +548,27 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Bench { files, ablation } => {
+        Cmd::Bench { files, ablation, levels } => {
             if files.is_empty() {
                 bail!("bench needs at least one file");
             }
-            let codec = load_codec(common)?;
-            let opts = Options { threads: threads(common.threads), ..Options::default() };
+            let set = ModelSet::load(common)?;
+            let threads = threads(common.threads);
+            let mut configs: Vec<(String, Level)> = Vec::new();
+            if *levels {
+                configs.extend((1..=9).map(|n| (format!("-{n}"), level::level(n).expect("levels 1-9"))));
+            } else {
+                let default = level::level(level::DEFAULT_LEVEL).expect("the default level exists");
+                let profiles: &[Profile] = if *ablation { &[Profile::Neural, Profile::Adaptive, Profile::Mixed] } else { &[Profile::Mixed] };
+                configs.extend(profiles.iter().map(|&profile| (profile.name().to_owned(), Level { profile, ..default })));
+            }
+            let setups = configs
+                .iter()
+                .map(|(name, l)| Ok(bench::Setup { name: format!("s2s2s {name} -T{threads}"), codec: set.for_level(l)?, opts: l.options(threads) }))
+                .collect::<Result<Vec<_>>>()?;
             let mut rows = Vec::new();
             for f in files {
-                let profiles: &[Profile] =
-                    if *ablation { &[Profile::Neural, Profile::Adaptive, Profile::Mixed] } else { &[Profile::Mixed] };
-                rows.extend(bench::bench_file(&codec, f, &opts, profiles).with_context(|| f.display().to_string())?);
+                rows.extend(bench::bench_file(f, &setups).with_context(|| f.display().to_string())?);
             }
             print!("{}", bench::table(&rows));
             Ok(())
@@ -485,7 +597,7 @@ fn run(cli: Cli) -> Result<()> {
 
 fn main() -> ExitCode {
     install_signal_handler();
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(expand_level_flags(std::env::args_os())) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -504,5 +616,22 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(args: &[&str]) -> Vec<String> {
+        expand_level_flags(args.iter().map(|a| a.into())).into_iter().map(|a| a.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn level_flags_expand_like_gzip() {
+        assert_eq!(expand(&["s2s2s", "compress", "-9", "f"]), ["s2s2s", "compress", "--level=9", "f"]);
+        assert_eq!(expand(&["s2s2s", "c", "-3cv"]), ["s2s2s", "c", "--level=3", "-cv"]);
+        // not level flags: other short options, numbers after `--`, -0
+        assert_eq!(expand(&["s2s2s", "-T2", "-0", "--", "-5"]), ["s2s2s", "-T2", "-0", "--", "-5"]);
     }
 }

@@ -93,15 +93,67 @@ pub struct Model {
     pub id: [u8; 16],
 }
 
-/// The built-in model, embedded in the binary.
+/// The tokenizer every built-in model shares, embedded in the binary.
 static BUILTIN_TOKENIZER: &[u8] = include_bytes!("../models/tokenizer.json");
-static BUILTIN_CONFIG: &[u8] = include_bytes!("../models/config.json");
-static BUILTIN_WEIGHTS: &[u8] = include_bytes!("../models/model.safetensors");
+
+/// The models embedded in the binary (they share one tokenizer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    /// The default network (`models/`).
+    Default,
+    /// A smaller, ~4x faster network for the fast levels (`models/small/`).
+    Small,
+}
+
+impl Builtin {
+    /// Every built-in model.
+    pub const ALL: [Builtin; 2] = [Builtin::Default, Builtin::Small];
+
+    /// The name shown to users.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Default => "default",
+            Builtin::Small => "small",
+        }
+    }
+
+    /// Config and weights bytes.
+    fn files(self) -> (&'static [u8], &'static [u8]) {
+        match self {
+            Builtin::Default => (include_bytes!("../models/config.json"), include_bytes!("../models/model.safetensors")),
+            Builtin::Small => (include_bytes!("../models/small/config.json"), include_bytes!("../models/small/model.safetensors")),
+        }
+    }
+
+    /// The identity a container records for this model (hashing only; nothing is parsed).
+    pub fn id(self) -> [u8; 16] {
+        let (config, weights) = self.files();
+        model_id(BUILTIN_TOKENIZER, config, weights)
+    }
+
+    /// Loads the model.
+    pub fn load(self) -> Result<Model> {
+        let (config, weights) = self.files();
+        Model::from_bytes(BUILTIN_TOKENIZER, config, weights)
+    }
+}
+
+/// BLAKE3 of tokenizer, config and weights, each prefixed by its length.
+fn model_id(tokenizer: &[u8], config: &[u8], weights: &[u8]) -> [u8; 16] {
+    let mut h = blake3::Hasher::new();
+    for part in [tokenizer, config, weights] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    id
+}
 
 impl Model {
-    /// The model shipped inside the binary.
+    /// The default model shipped inside the binary.
     pub fn builtin() -> Result<Self> {
-        Self::from_bytes(BUILTIN_TOKENIZER, BUILTIN_CONFIG, BUILTIN_WEIGHTS)
+        Builtin::Default.load()
     }
 
     /// Loads `tokenizer.json`, `config.json` and `model.safetensors` from a directory.
@@ -146,14 +198,7 @@ impl Model {
             shapes.insert(name.clone(), view.shape().to_vec());
             tensors.insert(name, vals);
         }
-        let mut h = blake3::Hasher::new();
-        for part in [tokenizer, config, weights] {
-            h.update(&(part.len() as u64).to_le_bytes());
-            h.update(part);
-        }
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&h.finalize().as_bytes()[..16]);
-        Ok(Self { config: cfg, tokenizer: tok, tensors, shapes, id })
+        Ok(Self { config: cfg, tokenizer: tok, tensors, shapes, id: model_id(tokenizer, config, weights) })
     }
 
     /// The identity as hex, as shown to users.

@@ -3,6 +3,7 @@
 //! smallest, and does the reverse with checksum verification.
 
 use std::io::{Read, Write};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -11,15 +12,18 @@ use crate::container::{self, BlockHeader, EndRecord, FrameHeader, Method, Profil
 use crate::engine::{Engine, Kernel, StreamState};
 use crate::error::{Error, Result};
 use crate::mixer::{ContextMix, COMPONENTS};
-use crate::model::{hex, Model};
+use crate::model::{hex, Builtin, Model};
 
 /// Neural blocks stepped together on one thread when decompressing.
 const STREAMS_PER_GROUP: usize = 48;
 
 /// Neural blocks in flight at once (each holds its network state, ~1 MB with the built-in model,
-/// and its adaptive models, up to ~6 MB for a 64 KiB block), whatever the thread count: this is
-/// what bounds memory.
+/// and its adaptive models, up to ~6 MB per 64 KiB of block), whatever the thread count: this
+/// and [`BATCH_BYTES`] are what bound memory.
 const BATCH_BLOCKS: usize = 32;
+
+/// Input bytes in flight at once (fewer, larger blocks for the large block sizes).
+const BATCH_BYTES: usize = 2 << 20;
 
 /// Probability (out of 2^24) that a segment carries a latent sequence.
 const LATENT_FLAG_P: u32 = 1 << 12;
@@ -35,6 +39,59 @@ impl Codec {
     pub fn new(model: Model) -> Result<Self> {
         let engine = model.engine(Kernel::detect())?;
         Ok(Self { model, engine })
+    }
+}
+
+/// Where a decoder finds the model each frame names.
+pub trait Models: Sync {
+    /// The codec for the model with this identity.
+    fn for_id(&self, id: &[u8; 16]) -> Result<&Codec>;
+}
+
+impl Models for Codec {
+    fn for_id(&self, id: &[u8; 16]) -> Result<&Codec> {
+        if *id == self.model.id {
+            Ok(self)
+        } else {
+            Err(Error::WrongModel { found: hex(id), expected: self.model.id_hex() })
+        }
+    }
+}
+
+/// The built-in models, each loaded on first use (decoding one file rarely needs more than one).
+pub struct Builtins {
+    slots: Vec<(Builtin, [u8; 16], OnceLock<Codec>)>,
+}
+
+impl Default for Builtins {
+    fn default() -> Self {
+        Self { slots: Builtin::ALL.iter().map(|&b| (b, b.id(), OnceLock::new())).collect() }
+    }
+}
+
+impl Builtins {
+    /// The codec for one built-in model.
+    pub fn get(&self, which: Builtin) -> Result<&Codec> {
+        let (_, _, cell) = self.slots.iter().find(|(b, _, _)| *b == which).expect("every built-in has a slot");
+        if let Some(c) = cell.get() {
+            return Ok(c);
+        }
+        let codec = Codec::new(which.load()?)?;
+        Ok(cell.get_or_init(|| codec))
+    }
+
+    /// Which built-in model has this identity, if any.
+    pub fn which(&self, id: &[u8; 16]) -> Option<Builtin> {
+        self.slots.iter().find(|(_, i, _)| i == id).map(|(b, _, _)| *b)
+    }
+}
+
+impl Models for Builtins {
+    fn for_id(&self, id: &[u8; 16]) -> Result<&Codec> {
+        match self.which(id) {
+            Some(b) => self.get(b),
+            None => Err(Error::WrongModel { found: hex(id), expected: "a built-in model".into() }),
+        }
     }
 }
 
@@ -421,7 +478,7 @@ pub fn compress(
         &FrameHeader { version: container::VERSION, profile: opts.profile, model_id: codec.model.id, block_size: opts.max_block as u32 },
     )?;
     // The batch size shapes block boundaries, so it must not depend on threads or streams.
-    let batch = (opts.neural_block * BATCH_BLOCKS).max(opts.max_block);
+    let batch = (opts.neural_block * BATCH_BLOCKS).min(BATCH_BYTES).max(opts.max_block);
     let mut crc = crc32fast::Hasher::new();
     let mut buf = Vec::new();
     loop {
@@ -575,23 +632,23 @@ fn next_frame(input: &mut impl Read, stats: &mut Stats) -> Result<Option<FrameHe
 
 /// Decompresses every frame of `input` to `output` (or only verifies when `output` is `None`).
 pub fn decompress(
-    codec: &Codec,
+    models: &(impl Models + ?Sized),
     input: &mut impl Read,
     output: Option<&mut dyn Write>,
     threads: usize,
     progress: &dyn Fn(u64),
 ) -> Result<Stats> {
-    decode_frames(codec, input, output, threads, false, progress)
+    decode_frames(models, input, output, threads, false, progress)
 }
 
 /// Decodes `input` without writing it and measures the bits each mixture component saved
 /// (slower than [`decompress`]: every token is also scored with each component left out).
-pub fn analyse(codec: &Codec, input: &mut impl Read, threads: usize, progress: &dyn Fn(u64)) -> Result<Stats> {
-    decode_frames(codec, input, None, threads, true, progress)
+pub fn analyse(models: &(impl Models + ?Sized), input: &mut impl Read, threads: usize, progress: &dyn Fn(u64)) -> Result<Stats> {
+    decode_frames(models, input, None, threads, true, progress)
 }
 
 fn decode_frames(
-    codec: &Codec,
+    models: &(impl Models + ?Sized),
     input: &mut impl Read,
     mut output: Option<&mut dyn Write>,
     threads: usize,
@@ -602,9 +659,7 @@ fn decode_frames(
     let mut input = CountingReader { inner: input, count: 0 };
     let mut stats = Stats::default();
     while let Some(frame) = next_frame(&mut input, &mut stats)? {
-        if frame.model_id != codec.model.id {
-            return Err(Error::WrongModel { found: hex(&frame.model_id), expected: codec.model.id_hex() });
-        }
+        let codec = models.for_id(&frame.model_id)?;
         let mut crc = crc32fast::Hasher::new();
         let mut total = 0u64;
         let mut pending: Vec<(BlockHeader, Vec<u8>)> = Vec::new();
@@ -634,7 +689,7 @@ fn decode_frames(
                     pending_bytes += h.orig_len as usize;
                     pending.push((h, p));
                     let n_neural = pending.iter().filter(|(h, _)| h.method == Method::Neural).count();
-                    if n_neural >= BATCH_BLOCKS || pending_bytes >= 4 << 20 {
+                    if n_neural >= BATCH_BLOCKS || pending_bytes >= BATCH_BYTES {
                         flush(&mut pending, &mut stats, &mut total)?;
                         pending_bytes = 0;
                     }

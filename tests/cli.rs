@@ -175,3 +175,26 @@ fn builtin_model_round_trip() {
     let out = s2s().arg("decompress").write_stdin(packed).assert().success().get_output().stdout.clone();
     assert_eq!(out, text.as_bytes());
 }
+
+#[test]
+fn every_level_round_trips_with_its_built_in_model() {
+    let dir = TempDir::new().unwrap();
+    let text = "Anarchism is a political philosophy that advocates self-governed societies.\n".repeat(20);
+    for n in 1..=9 {
+        let flag = if n % 2 == 0 { format!("--level={n}") } else { format!("-{n}") };
+        let src = write(&dir, &format!("l{n}.txt"), text.as_bytes());
+        s2s().args(["compress", "-T2", &flag]).arg(&src).assert().success();
+        let packed = dir.path().join(format!("l{n}.txt.s2s"));
+        let info = s2s().arg("info").arg(&packed).assert().success().get_output().stdout.clone();
+        let info = String::from_utf8(info).unwrap();
+        let (model, profile) = if n <= 2 { ("small", "adaptive") } else if n <= 5 { ("small", "mixed") } else { ("default", "mixed") };
+        assert!(info.contains(&format!("(built-in {model})")) && info.contains(&format!("profile        {profile}")), "-{n}: {info}");
+        std::fs::remove_file(&src).unwrap();
+        s2s().args(["decompress", "-T2"]).arg(&packed).assert().success();
+        assert_eq!(std::fs::read(&src).unwrap(), text.as_bytes(), "-{n}");
+    }
+    // combined short flags and refusals
+    s2s().args(["compress", "-1c"]).write_stdin(text.clone()).assert().success();
+    s2s().args(["compress", "-c", "--level", "0"]).write_stdin("x").assert().code(2);
+    s2s().args(["compress", "-c", "--block-size", "2M"]).write_stdin("x").assert().code(2);
+}

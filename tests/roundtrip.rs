@@ -77,6 +77,18 @@ fn output_is_independent_of_threads_and_batch_layout() {
 }
 
 #[test]
+fn blocks_beyond_64_kib_round_trip_on_any_thread_count() {
+    let c = tiny();
+    let data = [text(140_000), (0..=255u8).collect(), text(20_000)].concat();
+    for p in [Profile::Mixed, Profile::Adaptive] {
+        let o = Options { max_block: 1 << 20, ..with(p, opts(1, 100_000, 4)) };
+        let reference = pack(c, &data, &o);
+        assert_eq!(pack(c, &data, &Options { threads: 2, streams_per_thread: 1, ..o.clone() }), reference, "{p:?}");
+        assert_eq!(unpack(c, &reference, 2), data, "{p:?}");
+    }
+}
+
+#[test]
 fn output_is_independent_of_the_kernel() {
     let model = Model::load(Path::new("tests/data/tiny")).unwrap();
     let data = text(3000);

@@ -1,0 +1,68 @@
+//! Compression levels: each names a predictor, a built-in model and a neural block size.
+//!
+//! Lower levels are faster; higher levels compress more. Larger blocks give the adaptive models
+//! more of the file to learn from but leave fewer blocks to run in parallel. A decoder needs
+//! nothing but the file: the profile, model identity and block lengths are all recorded in it.
+
+use crate::container::Profile;
+use crate::model::Builtin;
+use crate::pipeline::Options;
+
+/// One level's configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Level {
+    /// How token probabilities are computed.
+    pub profile: Profile,
+    /// The built-in model (for `Adaptive`, only its tokenizer is used).
+    pub model: Builtin,
+    /// Target size of a neural block in bytes.
+    pub block: usize,
+}
+
+const KIB: usize = 1 << 10;
+
+/// Levels 1 to 9.
+pub const LEVELS: [Level; 9] = [
+    Level { profile: Profile::Adaptive, model: Builtin::Small, block: 64 * KIB },
+    Level { profile: Profile::Adaptive, model: Builtin::Small, block: 1024 * KIB },
+    Level { profile: Profile::Mixed, model: Builtin::Small, block: 64 * KIB },
+    Level { profile: Profile::Mixed, model: Builtin::Small, block: 256 * KIB },
+    Level { profile: Profile::Mixed, model: Builtin::Small, block: 1024 * KIB },
+    Level { profile: Profile::Mixed, model: Builtin::Default, block: 64 * KIB },
+    Level { profile: Profile::Mixed, model: Builtin::Default, block: 128 * KIB },
+    Level { profile: Profile::Mixed, model: Builtin::Default, block: 256 * KIB },
+    Level { profile: Profile::Mixed, model: Builtin::Default, block: 1024 * KIB },
+];
+
+/// The level used when none is given.
+pub const DEFAULT_LEVEL: u8 = 6;
+
+/// The configuration of level `n` (1 to 9).
+pub fn level(n: u8) -> Option<Level> {
+    LEVELS.get(usize::from(n).checked_sub(1)?).copied()
+}
+
+impl Level {
+    /// Compression options for this level on `threads` threads.
+    pub fn options(&self, threads: usize) -> Options {
+        Options { threads, profile: self.profile, neural_block: self.block, ..Options::default() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::MAX_NEURAL_BLOCK;
+
+    #[test]
+    fn levels_are_valid_and_ordered_by_model_cost() {
+        assert!(level(DEFAULT_LEVEL).is_some());
+        assert!(level(0).is_none() && level(10).is_none());
+        for (i, l) in LEVELS.iter().enumerate() {
+            assert!(l.block >= 1 << 12 && l.block <= MAX_NEURAL_BLOCK as usize, "level {}", i + 1);
+        }
+        // a level never runs a cheaper predictor than the one below it
+        let cost = |l: &Level| (l.profile != Profile::Adaptive) as u8 * 2 + (l.model == Builtin::Default) as u8;
+        assert!(LEVELS.windows(2).all(|w| cost(&w[0]) <= cost(&w[1])));
+    }
+}
