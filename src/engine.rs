@@ -188,37 +188,50 @@ mod x86 {
 
     macro_rules! kernel {
         ($name:ident, $name_h:ident, $feat:literal, $v:ty, $w:expr, $rb:expr, $zero:ident, $load:ident, $mul:ident, $add:ident, $store:ident, $hsum:ident, $widen:ident) => {
-            /// Dot products of rows `r..r + RB` of `x` with weight row `wj`, into column `j` of `y`.
+            /// Dot products of rows `r..r + RB` of `x` with the first CB rows of `w`, into columns
+            /// `j..j + CB` of `y`: RB × CB independent chains, each with `dot_body`'s arithmetic.
             #[target_feature(enable = $feat)]
-            unsafe fn block<const RB: usize>(x: &[f32], r: usize, wj: &[f32], inp: usize, out: usize, j: usize, y: &mut [f32]) {
+            unsafe fn tile<const RB: usize, const CB: usize>(x: &[f32], r: usize, w: &[f32], inp: usize, out: usize, j: usize, y: &mut [f32]) {
                 const N: usize = LANES / $w;
                 let body = inp - inp % LANES;
-                let mut acc: [[$v; N]; RB] = [[$zero(); N]; RB];
+                let mut acc: [[[$v; N]; CB]; RB] = [[[$zero(); N]; CB]; RB];
                 let mut i = 0;
                 while i < body {
-                    let mut wv: [$v; N] = [$zero(); N];
-                    for n in 0..N {
-                        wv[n] = $load(wj.as_ptr().add(i + n * $w));
+                    let mut wv: [[$v; N]; CB] = [[$zero(); N]; CB];
+                    for c in 0..CB {
+                        for n in 0..N {
+                            wv[c][n] = $load(w.as_ptr().add(c * inp + i + n * $w));
+                        }
                     }
                     for q in 0..RB {
                         let xp = x.as_ptr().add((r + q) * inp + i);
                         for n in 0..N {
-                            acc[q][n] = $add(acc[q][n], $mul($load(xp.add(n * $w)), wv[n]));
+                            let xv = $load(xp.add(n * $w));
+                            for c in 0..CB {
+                                acc[q][c][n] = $add(acc[q][c][n], $mul(xv, wv[c][n]));
+                            }
                         }
                     }
                     i += LANES;
                 }
                 for q in 0..RB {
-                    y[(r + q) * out + j] = if body == inp {
-                        $hsum(acc[q])
-                    } else {
-                        let mut lanes = [0f32; LANES];
-                        for n in 0..N {
-                            $store(lanes.as_mut_ptr().add(n * $w), acc[q][n]);
-                        }
-                        finish_lanes(lanes, &x[(r + q) * inp..(r + q + 1) * inp], wj, body)
-                    };
+                    for c in 0..CB {
+                        y[(r + q) * out + j + c] = if body == inp {
+                            $hsum(acc[q][c])
+                        } else {
+                            let mut lanes = [0f32; LANES];
+                            for n in 0..N {
+                                $store(lanes.as_mut_ptr().add(n * $w), acc[q][c][n]);
+                            }
+                            finish_lanes(lanes, &x[(r + q) * inp..(r + q + 1) * inp], &w[c * inp..(c + 1) * inp], body)
+                        };
+                    }
                 }
+            }
+
+            #[target_feature(enable = $feat)]
+            unsafe fn block<const RB: usize>(x: &[f32], r: usize, wj: &[f32], inp: usize, out: usize, j: usize, y: &mut [f32]) {
+                tile::<RB, 1>(x, r, wj, inp, out, j, y)
             }
 
             /// Dot products of row `r` of `x` with the first CB rows of `w`, into columns
@@ -300,14 +313,25 @@ mod x86 {
             /// the memory traffic, the same products in the same order.
             #[target_feature(enable = $feat)]
             pub unsafe fn $name_h(x: &[f32], rows: usize, w: &[f16], inp: usize, out: usize, y: &mut [f32], buf: &mut [f32]) {
+                // Weight rows per widening: enough independent chains when few rows are batched.
+                let per = match rows {
+                    1 => 8,
+                    2 => ($rb / 2).max(1),
+                    3 | 4 => ($rb / 4).max(1),
+                    _ => 1,
+                };
                 let mut j = 0;
                 while j < out {
-                    let cb = if rows == 1 { (out - j).min(8) } else { 1 };
+                    let cb = (out - j).min(per);
                     $widen(&w[j * inp..(j + cb) * inp], &mut buf[..cb * inp]);
                     match (rows, cb) {
                         (1, 8) => cols::<8>(x, 0, buf, inp, out, j, y),
                         (1, _) => (0..cb).for_each(|c| cols::<1>(x, 0, &buf[c * inp..], inp, out, j + c, y)),
-                        _ => all_rows(x, rows, &buf[..inp], inp, out, j, y),
+                        (2, 4) => tile::<2, 4>(x, 0, buf, inp, out, j, y),
+                        (2, 2) => tile::<2, 2>(x, 0, buf, inp, out, j, y),
+                        (3, 2) => tile::<3, 2>(x, 0, buf, inp, out, j, y),
+                        (4, 2) => tile::<4, 2>(x, 0, buf, inp, out, j, y),
+                        _ => (0..cb).for_each(|c| all_rows(x, rows, &buf[c * inp..(c + 1) * inp], inp, out, j + c, y)),
                     }
                     j += cb;
                 }
