@@ -1,9 +1,11 @@
-//! criterion benches for the coding hot path: the matmul kernel, one decoder step, the coder.
+//! criterion benches for the coding hot path: the matmul kernel, one decoder step of each
+//! built-in model, the adaptive models and mixer, the coder.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use s2s2s::coder::{Cdf, Encoder, SymbolCoder};
 use s2s2s::engine::Kernel;
-use s2s2s::Model;
+use s2s2s::mixer::ContextMix;
+use s2s2s::model::Builtin;
 
 fn kernels(c: &mut Criterion) {
     let (rows, inp, out) = (32, 256, 4096);
@@ -19,33 +21,55 @@ fn kernels(c: &mut Criterion) {
 }
 
 fn step(c: &mut Criterion) {
-    let model = Model::builtin().expect("built-in model");
-    let engine = model.engine(Kernel::detect()).expect("engine");
-    let ctx: Vec<u32> = (0..128).map(|i| (i * 31 % 4000) as u32).collect();
-    let mut g = c.benchmark_group("decoder_step");
-    for streams in [1usize, 8, 32] {
-        let inputs: Vec<(&[u32], &[u32])> = (0..streams).map(|_| (ctx.as_slice(), &[][..])).collect();
-        let mut logits = Vec::new();
-        g.throughput(Throughput::Elements(streams as u64));
-        g.bench_function(format!("{streams}_streams"), |b| {
-            b.iter_batched(
-                || engine.begin_segments(&inputs),
-                |mut states| {
-                    let mut refs: Vec<_> = states.iter_mut().collect();
-                    let toks = vec![5u32; streams];
-                    for _ in 0..8 {
-                        engine.step(&mut refs, &toks, &mut logits);
-                    }
-                },
-                criterion::BatchSize::LargeInput,
-            )
+    for which in Builtin::ALL {
+        let model = which.load().expect("built-in model");
+        let engine = model.engine(Kernel::detect()).expect("engine");
+        let ctx: Vec<u32> = (0..128).map(|i| (i * 31 % 4000) as u32).collect();
+        let mut g = c.benchmark_group(format!("decoder_step_{}", which.name()));
+        for streams in [1usize, 8, 32] {
+            let inputs: Vec<(&[u32], &[u32])> = (0..streams).map(|_| (ctx.as_slice(), &[][..])).collect();
+            let mut logits = Vec::new();
+            g.throughput(Throughput::Elements(streams as u64));
+            g.bench_function(format!("{streams}_streams"), |b| {
+                b.iter_batched(
+                    || engine.begin_segments(&inputs),
+                    |mut states| {
+                        let mut refs: Vec<_> = states.iter_mut().collect();
+                        let toks = vec![5u32; streams];
+                        for _ in 0..8 {
+                            engine.step(&mut refs, &toks, &mut logits);
+                        }
+                    },
+                    criterion::BatchSize::LargeInput,
+                )
+            });
+        }
+        g.bench_function("encoder_32_streams", |b| {
+            let inputs: Vec<(&[u32], &[u32])> = (0..32).map(|_| (ctx.as_slice(), &[][..])).collect();
+            b.iter(|| engine.begin_segments(&inputs))
         });
+        g.finish();
     }
-    g.bench_function("encoder_32_streams", |b| {
-        let inputs: Vec<(&[u32], &[u32])> = (0..32).map(|_| (ctx.as_slice(), &[][..])).collect();
-        b.iter(|| engine.begin_segments(&inputs))
+}
+
+/// The adaptive models and mixer on one token (profile 3's whole per-token cost).
+fn mixer(c: &mut Criterion) {
+    let mut mix = ContextMix::default();
+    let mut cdf = Cdf::default();
+    let text: Vec<u32> = (0..4096u32).map(|i| (i * i + 7 * i) % 97).collect();
+    for &t in &text {
+        mix.predict(None, 4096, &mut cdf);
+        mix.update(None, t, &cdf);
+    }
+    let mut i = 0;
+    c.bench_function("adaptive_predict_update", |b| {
+        b.iter(|| {
+            let t = text[i % text.len()];
+            i += 1;
+            mix.predict(None, 4096, &mut cdf);
+            mix.update(None, t, &cdf);
+        })
     });
-    g.finish();
 }
 
 fn coder(c: &mut Criterion) {
@@ -59,5 +83,5 @@ fn coder(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, kernels, step, coder);
+criterion_group!(benches, kernels, step, mixer, coder);
 criterion_main!(benches);

@@ -151,3 +151,53 @@ pub fn table(rows: &[Row]) -> String {
     }
     s
 }
+
+/// Formats rows as one line per compressor: bits/byte on each file, then compress and decompress
+/// KB/s over all files together (total bytes / total seconds).
+pub fn summary(rows: &[Row]) -> String {
+    let mut files: Vec<&str> = Vec::new();
+    let mut tools: Vec<&str> = Vec::new();
+    for r in rows {
+        if !files.contains(&r.file.as_str()) {
+            files.push(&r.file);
+        }
+        if !tools.contains(&r.tool.as_str()) {
+            tools.push(&r.tool);
+        }
+    }
+    let mut s = format!("| compressor | {} | KB/s compress / decompress |\n|---|", files.join(" | "));
+    s += &"---:|".repeat(files.len() + 1);
+    s += "\n";
+    for tool in tools {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.tool == tool).collect();
+        let cell = |f: &&str| mine.iter().find(|r| r.file == *f).map_or("-".to_owned(), |r| format!("{:.3}", r.bpb()));
+        let cells: Vec<String> = files.iter().map(cell).collect();
+        let total = Row {
+            file: String::new(),
+            tool: String::new(),
+            original: mine.iter().map(|r| r.original).sum(),
+            compressed: 0,
+            compress_s: mine.iter().map(|r| r.compress_s).sum(),
+            decompress_s: mine.iter().map(|r| r.decompress_s).sum(),
+        };
+        s += &format!("| {tool} | {} | {:.1} / {:.1} |\n", cells.join(" | "), total.kbps(total.compress_s), total.kbps(total.decompress_s));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(file: &str, tool: &str, original: u64, compressed: u64, secs: f64) -> Row {
+        Row { file: file.into(), tool: tool.into(), original, compressed, compress_s: secs, decompress_s: secs / 2.0 }
+    }
+
+    #[test]
+    fn summary_has_a_line_per_tool_and_pooled_speeds() {
+        let rows = [row("a", "x", 1000, 250, 1.0), row("b", "x", 3000, 300, 1.0), row("a", "y", 1000, 500, 0.5)];
+        let s = summary(&rows);
+        assert!(s.contains("| x | 2.000 | 0.800 | 2.0 / 4.0 |"), "{s}");
+        assert!(s.contains("| y | 4.000 | - | 2.0 / 4.0 |"), "{s}");
+    }
+}

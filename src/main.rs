@@ -175,8 +175,8 @@ fn threads(n: usize) -> usize {
 
 /// The models a run can use: the `--model` directory, or the built-in ones.
 enum ModelSet {
-    Custom(Codec),
-    Builtin(Builtins),
+    Custom(Box<Codec>),
+    Builtin(Box<Builtins>),
 }
 
 impl ModelSet {
@@ -184,9 +184,9 @@ impl ModelSet {
         Ok(match &common.model {
             Some(dir) => {
                 let model = Model::load(dir).with_context(|| format!("loading model from {}", dir.display()))?;
-                ModelSet::Custom(Codec::new(model)?)
+                ModelSet::Custom(Box::new(Codec::new(model)?))
             }
-            None => ModelSet::Builtin(Builtins::default()),
+            None => ModelSet::Builtin(Box::default()),
         })
     }
 
@@ -203,8 +203,8 @@ impl ModelSet {
     /// What decoders look models up in.
     fn models(&self) -> &dyn Models {
         match self {
-            ModelSet::Custom(c) => c,
-            ModelSet::Builtin(b) => b,
+            ModelSet::Custom(c) => c.as_ref(),
+            ModelSet::Builtin(b) => b.as_ref(),
         }
     }
 }
@@ -571,6 +571,9 @@ fn run(cli: Cli) -> Result<()> {
                 rows.extend(bench::bench_file(f, &setups).with_context(|| f.display().to_string())?);
             }
             print!("{}", bench::table(&rows));
+            if files.len() > 1 || setups.len() > 1 {
+                print!("\n{}", bench::summary(&rows));
+            }
             Ok(())
         }
         Cmd::ValidationSplit { corpus, output } => {

@@ -131,6 +131,11 @@ impl Builtin {
         model_id(BUILTIN_TOKENIZER, config, weights)
     }
 
+    /// The built-in model with this identity, if any.
+    pub fn from_id(id: &[u8; 16]) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.id() == *id)
+    }
+
     /// Loads the model.
     pub fn load(self) -> Result<Model> {
         let (config, weights) = self.files();

@@ -59,38 +59,28 @@ impl Models for Codec {
 }
 
 /// The built-in models, each loaded on first use (decoding one file rarely needs more than one).
+#[derive(Default)]
 pub struct Builtins {
-    slots: Vec<(Builtin, [u8; 16], OnceLock<Codec>)>,
-}
-
-impl Default for Builtins {
-    fn default() -> Self {
-        Self { slots: Builtin::ALL.iter().map(|&b| (b, b.id(), OnceLock::new())).collect() }
-    }
+    codecs: [OnceLock<Codec>; Builtin::ALL.len()],
 }
 
 impl Builtins {
     /// The codec for one built-in model.
     pub fn get(&self, which: Builtin) -> Result<&Codec> {
-        let (_, _, cell) = self.slots.iter().find(|(b, _, _)| *b == which).expect("every built-in has a slot");
+        let cell = &self.codecs[which as usize];
         if let Some(c) = cell.get() {
             return Ok(c);
         }
         let codec = Codec::new(which.load()?)?;
         Ok(cell.get_or_init(|| codec))
     }
-
-    /// Which built-in model has this identity, if any.
-    pub fn which(&self, id: &[u8; 16]) -> Option<Builtin> {
-        self.slots.iter().find(|(_, i, _)| i == id).map(|(b, _, _)| *b)
-    }
 }
 
 impl Models for Builtins {
     fn for_id(&self, id: &[u8; 16]) -> Result<&Codec> {
-        match self.which(id) {
+        match Builtin::from_id(id) {
             Some(b) => self.get(b),
-            None => Err(Error::WrongModel { found: hex(id), expected: "a built-in model".into() }),
+            None => Err(Error::WrongModel { found: hex(id), expected: "one of the built-in ones".into() }),
         }
     }
 }
