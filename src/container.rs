@@ -7,14 +7,27 @@ use crate::error::{Error, Result};
 
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"S2S2";
-/// Format version this build writes.
-pub const VERSION: u8 = 2;
+/// Newest format version this build reads and writes (see [`version_for`]).
+pub const VERSION: u8 = 3;
 /// Oldest format version this build still reads (version 1's block CRC covers only the header).
 pub const OLDEST_VERSION: u8 = 1;
 /// Largest block a frame may declare (bounds memory when reading hostile input).
 pub const MAX_BLOCK_SIZE: u32 = 1 << 24;
 /// Largest neural block (bounds the model steps a single hostile block header can demand).
 pub const MAX_NEURAL_BLOCK: u32 = 1 << 20;
+/// Largest neural block of a version 1 or 2 frame.
+const MAX_NEURAL_BLOCK_V2: u32 = 1 << 16;
+
+/// The version a frame with neural blocks of up to `neural_block` bytes is written as: 3 only
+/// where version 2's bound is exceeded, so that older builds read every other file.
+pub fn version_for(neural_block: usize) -> u8 {
+    if neural_block > MAX_NEURAL_BLOCK_V2 as usize { 3 } else { 2 }
+}
+
+/// Largest neural block a frame of `version` may hold.
+pub fn max_neural_block(version: u8) -> u32 {
+    if version >= 3 { MAX_NEURAL_BLOCK } else { MAX_NEURAL_BLOCK_V2 }
+}
 
 /// How a block's payload is coded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,7 +277,7 @@ pub fn read_record(r: &mut impl Read, frame: &FrameHeader) -> Result<Record> {
     if h.payload_len > max_payload(h.orig_len) || (method == Method::Stored && h.payload_len != h.orig_len) {
         return Err(Error::Corrupt("block payload length out of range"));
     }
-    if method == Method::Neural && (h.orig_len > MAX_NEURAL_BLOCK || h.tokens == 0 || h.tokens > h.orig_len) {
+    if method == Method::Neural && (h.orig_len > max_neural_block(frame.version) || h.tokens == 0 || h.tokens > h.orig_len) {
         return Err(Error::Corrupt("neural block or token count out of range"));
     }
     // Grows as bytes arrive, so a truncated file never costs its declared size in memory.

@@ -465,7 +465,7 @@ pub fn compress(
     let mut out = CountingWriter { inner: output, count: 0 };
     container::write_frame_header(
         &mut out,
-        &FrameHeader { version: container::VERSION, profile: opts.profile, model_id: codec.model.id, block_size: opts.max_block as u32 },
+        &FrameHeader { version: container::version_for(opts.neural_block), profile: opts.profile, model_id: codec.model.id, block_size: opts.max_block as u32 },
     )?;
     // The batch size shapes block boundaries, so it must not depend on threads or streams.
     let batch = (opts.neural_block * BATCH_BLOCKS).min(BATCH_BYTES).max(opts.max_block);

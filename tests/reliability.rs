@@ -15,23 +15,26 @@ fn tiny() -> &'static Codec {
 const GOLDEN: &str = "tests/golden";
 const ORIGINALS: [&str; 4] = ["text.txt", "binary.bin", "empty", "mixed.bin"];
 
-/// Golden sets: directory, format version and numeric profile. The last three are what the
-/// current version writes.
-const SETS: [(&str, u8, Profile); 4] = [
+/// Golden sets: directory, format version and numeric profile. All but `v1` are what the
+/// current build writes (version 2 for neural blocks up to 64 KiB, 3 beyond).
+const SETS: [(&str, u8, Profile); 5] = [
     ("v1", 1, Profile::Neural),
     ("v2", 2, Profile::Neural),
     ("v2-mixed", 2, Profile::Mixed),
     ("v2-adaptive", 2, Profile::Adaptive),
+    ("v3-mixed", 3, Profile::Mixed),
 ];
 
-fn current_sets() -> impl Iterator<Item = (&'static str, Profile)> {
-    SETS.iter().filter(|s| s.1 == container::VERSION).map(|s| (s.0, s.2))
+fn current_sets() -> impl Iterator<Item = (&'static str, u8, Profile)> {
+    SETS.into_iter().filter(|s| s.1 >= 2)
 }
 
-/// The settings the current version's golden files were made with: every block the model can
-/// take goes through it, several blocks per file.
-fn golden_options(profile: Profile) -> Options {
-    Options { threads: 1, neural_block: 2048, max_block: 4096, streams_per_thread: 4, neural: NeuralUse::Always, profile }
+/// The settings the current build's golden files were made with: every block the model can
+/// take goes through it, several blocks per file (version 2), or blocks beyond version 2's
+/// bound (version 3).
+fn golden_options(version: u8, profile: Profile) -> Options {
+    let (neural_block, max_block) = if version >= 3 { (100_000, 200_000) } else { (2048, 4096) };
+    Options { threads: 1, neural_block, max_block, streams_per_thread: 4, neural: NeuralUse::Always, profile }
 }
 
 fn original(name: &str) -> Vec<u8> {
@@ -57,8 +60,8 @@ fn unpack(packed: &[u8]) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-fn current_golden(profile: Profile) -> Vec<(String, Vec<u8>)> {
-    let o = golden_options(profile);
+fn current_golden(version: u8, profile: Profile) -> Vec<(String, Vec<u8>)> {
+    let o = golden_options(version, profile);
     let mut files: Vec<(String, Vec<u8>)> = ORIGINALS.iter().map(|n| (n.to_string(), pack(&original(n), &o))).collect();
     let cat = ["text.txt", "binary.bin", "empty"].iter().flat_map(|n| pack(&original(n), &o)).collect();
     files.push(("concatenated".into(), cat));
@@ -70,9 +73,9 @@ fn current_golden(profile: Profile) -> Vec<(String, Vec<u8>)> {
 #[test]
 #[ignore]
 fn regenerate_golden_files() {
-    for (set, profile) in current_sets() {
+    for (set, version, profile) in current_sets() {
         std::fs::create_dir_all(Path::new(GOLDEN).join(set)).unwrap();
-        for (name, packed) in current_golden(profile) {
+        for (name, packed) in current_golden(version, profile) {
             std::fs::write(golden_path(set, &name), packed).unwrap();
         }
     }
@@ -93,13 +96,14 @@ fn golden_files_of_every_version_and_profile_decompress_exactly() {
 fn current_version_reproduces_its_golden_files_bit_for_bit() {
     // Pins the coded bits: any change to the model arithmetic, the mixer, the quantisation or the
     // coder shows.
-    for (set, profile) in current_sets() {
-        for (name, packed) in current_golden(profile) {
+    for (set, version, profile) in current_sets() {
+        for (name, packed) in current_golden(version, profile) {
             let golden = std::fs::read(golden_path(set, &name)).unwrap();
             assert!(golden == packed, "{set}/{name}: the encoder no longer produces the committed bits");
         }
         let info = s2s2s::inspect(&mut &std::fs::read(golden_path(set, "mixed.bin")).unwrap()[..]).unwrap();
-        assert!(info.neural_blocks >= 3, "the golden files must exercise the model");
+        // (version 3's files hold one block each: its large blocks are exercised in roundtrip.rs)
+        assert!(info.neural_blocks >= if version >= 3 { 1 } else { 3 }, "the golden files must exercise the model");
     }
 }
 
@@ -109,7 +113,7 @@ fn unknown_versions_and_profiles_are_refused_by_name() {
     packed[4] = container::VERSION + 1;
     let e = unpack(&packed).unwrap_err().to_string();
     assert!(e.contains("unsupported format version"), "{e}");
-    packed[4] = container::VERSION;
+    packed[4] = 2;
     packed[5] = Profile::LATEST + 1;
     let e = unpack(&packed).unwrap_err().to_string();
     assert!(e.contains("unsupported numeric profile"), "{e}");
@@ -120,7 +124,7 @@ fn every_single_bit_flip_is_detected() {
     // Two frames: zstd or stored blocks, then neural ones (last, so that most flips are found
     // before any model work and the test stays fast).
     let data = [original("binary.bin"), original("mixed.bin")[..3000].to_vec()].concat();
-    let opts = Options { neural_block: 1000, ..golden_options(Profile::Mixed) };
+    let opts = Options { neural_block: 1000, ..golden_options(2, Profile::Mixed) };
     let split = data.len() - 3000;
     let packed = [pack(&data[..split], &Options { neural: NeuralUse::Auto, ..opts.clone() }), pack(&data[split..], &opts)].concat();
     let info = s2s2s::inspect(&mut &packed[..]).unwrap();
@@ -139,8 +143,12 @@ fn every_single_bit_flip_is_detected() {
 }
 
 fn frame_header(block_size: u32) -> Vec<u8> {
+    frame_header_v(container::VERSION, block_size)
+}
+
+fn frame_header_v(version: u8, block_size: u32) -> Vec<u8> {
     let mut v = Vec::new();
-    let h = FrameHeader { version: container::VERSION, profile: Profile::Mixed, model_id: tiny().model.id, block_size };
+    let h = FrameHeader { version, profile: Profile::Mixed, model_id: tiny().model.id, block_size };
     container::write_frame_header(&mut v, &h).unwrap();
     v
 }
@@ -177,23 +185,26 @@ fn hostile_lengths_fail_fast_without_allocating_them() {
 
 #[test]
 fn neural_blocks_beyond_the_format_bound_are_refused() {
-    let mut v = frame_header(container::MAX_BLOCK_SIZE);
-    let h = container::BlockHeader {
-        method: container::Method::Neural,
-        orig_len: container::MAX_NEURAL_BLOCK + 1,
-        payload_len: 4,
-        crc: 0,
-        tokens: container::MAX_NEURAL_BLOCK + 1,
-        mismatches: 0,
-        latent_tokens: 0,
-    };
-    container::write_block(&mut v, &h, &[0; 4]).unwrap();
-    assert!(matches!(unpack(&v), Err(Error::Corrupt(_))));
+    // version 3 allows 1 MiB; versions 1 and 2 allowed 64 KiB
+    for (version, bound) in [(container::VERSION, container::MAX_NEURAL_BLOCK), (2, 1 << 16)] {
+        let mut v = frame_header_v(version, container::MAX_BLOCK_SIZE);
+        let h = container::BlockHeader {
+            method: container::Method::Neural,
+            orig_len: bound + 1,
+            payload_len: 4,
+            crc: 0,
+            tokens: bound + 1,
+            mismatches: 0,
+            latent_tokens: 0,
+        };
+        container::write_block(&mut v, &h, &[0; 4]).unwrap();
+        assert!(matches!(unpack(&v), Err(Error::Corrupt(_))), "version {version}");
+    }
 }
 
 #[test]
 fn oversized_options_still_make_readable_files() {
     let data = original("mixed.bin");
-    let o = Options { neural_block: 1 << 30, max_block: 3000, ..golden_options(Profile::Mixed) };
+    let o = Options { neural_block: 1 << 30, max_block: 3000, ..golden_options(2, Profile::Mixed) };
     assert!(unpack(&pack(&data, &o)).unwrap() == data);
 }
