@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use candle_core::{DType, Device, Tensor, D};
 use serde::{Deserialize, Serialize};
@@ -125,10 +126,14 @@ impl Builtin {
         }
     }
 
-    /// The identity a container records for this model (hashing only; nothing is parsed).
+    /// The identity a container records for this model (hashed once per process; nothing is
+    /// parsed).
     pub fn id(self) -> [u8; 16] {
-        let (config, weights) = self.files();
-        model_id(BUILTIN_TOKENIZER, config, weights)
+        static IDS: [OnceLock<[u8; 16]>; Builtin::ALL.len()] = [const { OnceLock::new() }; Builtin::ALL.len()];
+        *IDS[self as usize].get_or_init(|| {
+            let (config, weights) = self.files();
+            model_id(BUILTIN_TOKENIZER, config, weights)
+        })
     }
 
     /// The built-in model with this identity, if any.
