@@ -161,11 +161,6 @@ fn model_id(tokenizer: &[u8], config: &[u8], weights: &[u8]) -> [u8; 16] {
 }
 
 impl Model {
-    /// The default model shipped inside the binary.
-    pub fn builtin() -> Result<Self> {
-        Builtin::Default.load()
-    }
-
     /// Loads `tokenizer.json`, `config.json` and `model.safetensors` from a directory.
     pub fn load(dir: &Path) -> Result<Self> {
         let read = |name: &str| {
