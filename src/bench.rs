@@ -17,6 +17,8 @@ pub struct Row {
     pub compressed: u64,
     pub compress_s: f64,
     pub decompress_s: f64,
+    /// What s2s2s did (its rows only).
+    pub stats: Option<pipeline::Stats>,
 }
 
 impl Row {
@@ -93,7 +95,7 @@ pub fn bench_file(file: &Path, setups: &[Setup]) -> Result<Vec<Row>> {
     for s in setups {
         let t = Instant::now();
         let mut packed = Vec::new();
-        pipeline::compress(s.codec, &mut &data[..], &mut packed, &s.opts, &|_| {})?;
+        let stats = pipeline::compress(s.codec, &mut &data[..], &mut packed, &s.opts, &|_| {})?;
         let compress_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let mut unpacked = Vec::new();
@@ -109,6 +111,7 @@ pub fn bench_file(file: &Path, setups: &[Setup]) -> Result<Vec<Row>> {
             compressed: packed.len() as u64,
             compress_s,
             decompress_s,
+            stats: Some(stats),
         });
     }
     for (tool, c, d) in TOOLS {
@@ -124,10 +127,11 @@ pub fn bench_file(file: &Path, setups: &[Setup]) -> Result<Vec<Row>> {
             compressed: packed.len() as u64,
             compress_s: cs,
             decompress_s: ds,
+            stats: None,
         });
     }
     if let Some((compressed, compress_s, decompress_s)) = ppmd(&data)? {
-        rows.push(Row { file: name, tool: "7z PPMd o32".into(), original: data.len() as u64, compressed, compress_s, decompress_s });
+        rows.push(Row { file: name, tool: "7z PPMd o32".into(), original: data.len() as u64, compressed, compress_s, decompress_s, stats: None });
     }
     Ok(rows)
 }
@@ -147,6 +151,27 @@ pub fn table(rows: &[Row]) -> String {
             r.bpb(),
             r.kbps(r.compress_s),
             r.kbps(r.decompress_s)
+        );
+    }
+    s
+}
+
+/// Formats the latent usage of s2s2s rows: share of segments that carry a latent, mean latent
+/// length where one is carried, share of segments greedy decoding reproduces exactly.
+pub fn latent_table(rows: &[Row]) -> String {
+    let mut s = String::from("| file | compressor | bits/byte | segments | with latent | mean latent tokens | exact by greedy decoding |\n|---|---|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let Some(st) = &r.stats else { continue };
+        let share = |n: u64| 100.0 * n as f64 / st.segments.max(1) as f64;
+        s += &format!(
+            "| {} | {} | {:.3} | {} | {:.1}% | {:.2} | {:.1}% |\n",
+            r.file,
+            r.tool,
+            r.bpb(),
+            st.segments,
+            share(st.latent_segments),
+            st.latent_tokens as f64 / st.latent_segments.max(1) as f64,
+            share(st.exact_segments)
         );
     }
     s
@@ -179,6 +204,7 @@ pub fn summary(rows: &[Row]) -> String {
             compressed: 0,
             compress_s: mine.iter().map(|r| r.compress_s).sum(),
             decompress_s: mine.iter().map(|r| r.decompress_s).sum(),
+            stats: None,
         };
         s += &format!("| {tool} | {} | {:.1} / {:.1} |\n", cells.join(" | "), total.kbps(total.compress_s), total.kbps(total.decompress_s));
     }
@@ -190,7 +216,7 @@ mod tests {
     use super::*;
 
     fn row(file: &str, tool: &str, original: u64, compressed: u64, secs: f64) -> Row {
-        Row { file: file.into(), tool: tool.into(), original, compressed, compress_s: secs, decompress_s: secs / 2.0 }
+        Row { file: file.into(), tool: tool.into(), original, compressed, compress_s: secs, decompress_s: secs / 2.0, stats: None }
     }
 
     #[test]

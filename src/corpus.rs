@@ -7,21 +7,6 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// The corpus sources, in the order the trainers read them.
-pub const SOURCES: &[&str] = &[
-    "prose_gutenberg_books",
-    "prose_us_presidential_speeches",
-    "wiki_plaintext_wikiextractor_2018",
-    "wiki_gensim_enwiki_xml",
-    "wiki_wtf_wikitext",
-    "enwik8_head3M",
-    "struct_json_corpora",
-    "struct_markdown_tldr",
-    "struct_manpages_roff",
-    "code_python_stdlib",
-    "code_c_headers",
-];
-
 /// Bytes held out for validation at the end of a source of `size` bytes (same rule as train/common.py).
 pub fn held_out_bytes(name: &str, size: usize) -> usize {
     if name == "enwik8_head3M" {
@@ -33,13 +18,13 @@ pub fn held_out_bytes(name: &str, size: usize) -> usize {
 
 /// One source, decompressed.
 pub struct Source {
-    pub name: &'static str,
+    pub name: String,
     pub bytes: Vec<u8>,
 }
 
 impl Source {
     fn split(&self) -> usize {
-        self.bytes.len().saturating_sub(held_out_bytes(self.name, self.bytes.len()))
+        self.bytes.len().saturating_sub(held_out_bytes(&self.name, self.bytes.len()))
     }
     /// The training part.
     pub fn train(&self) -> &[u8] {
@@ -51,22 +36,30 @@ impl Source {
     }
 }
 
-/// Reads every source from `dir` (`NAME.xz`, decompressed with the xz crate, or a plain `NAME.txt`).
+/// Reads every source in `dir`, sorted by name: `NAME.xz` (decompressed with the xz crate) or
+/// a plain `NAME.txt`.
 pub fn load(dir: &Path) -> Result<Vec<Source>> {
+    let listing = std::fs::read_dir(dir)
+        .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", dir.display()))))?;
+    let mut paths: Vec<_> = listing
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "xz" || x == "txt"))
+        .collect();
+    paths.sort();
     let mut out = Vec::new();
-    for &name in SOURCES {
-        let txt = dir.join(format!("{name}.txt"));
-        let bytes = if txt.exists() {
-            std::fs::read(&txt)?
+    for path in paths {
+        let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let open = |p: &Path| std::fs::File::open(p).map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))));
+        let mut bytes = Vec::new();
+        if path.extension().is_some_and(|x| x == "xz") {
+            std::io::Read::read_to_end(&mut xz2::read::XzDecoder::new(open(&path)?), &mut bytes)?;
         } else {
-            let xz = dir.join(format!("{name}.xz"));
-            let f = std::fs::File::open(&xz)
-                .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", xz.display()))))?;
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut xz2::read::XzDecoder::new(f), &mut bytes)?;
-            bytes
-        };
+            std::io::Read::read_to_end(&mut open(&path)?, &mut bytes)?;
+        }
         out.push(Source { name, bytes });
+    }
+    if out.is_empty() {
+        return Err(Error::Io(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{}: no .xz or .txt sources", dir.display()))));
     }
     Ok(out)
 }

@@ -5,6 +5,7 @@
 //! nothing but the file: the profile, model identity and block lengths are all recorded in it.
 
 use crate::container::Profile;
+use crate::latent::Search;
 use crate::model::Builtin;
 use crate::pipeline::Options;
 
@@ -17,21 +18,23 @@ pub struct Level {
     pub model: Builtin,
     /// Target size of a neural block in bytes.
     pub block: usize,
+    /// How each segment's latent is chosen.
+    pub latent: Search,
 }
 
 const KIB: usize = 1 << 10;
 
 /// Levels 1 to 9.
 pub const LEVELS: [Level; 9] = [
-    Level { profile: Profile::Adaptive, model: Builtin::Small, block: 64 * KIB },
-    Level { profile: Profile::Adaptive, model: Builtin::Small, block: 1024 * KIB },
-    Level { profile: Profile::Mixed, model: Builtin::Small, block: 64 * KIB },
-    Level { profile: Profile::Mixed, model: Builtin::Small, block: 256 * KIB },
-    Level { profile: Profile::Mixed, model: Builtin::Small, block: 1024 * KIB },
-    Level { profile: Profile::Mixed, model: Builtin::Default, block: 64 * KIB },
-    Level { profile: Profile::Mixed, model: Builtin::Default, block: 128 * KIB },
-    Level { profile: Profile::Mixed, model: Builtin::Default, block: 256 * KIB },
-    Level { profile: Profile::Mixed, model: Builtin::Default, block: 1024 * KIB },
+    Level { profile: Profile::Adaptive, model: Builtin::Small, block: 64 * KIB, latent: Search::Off },
+    Level { profile: Profile::Adaptive, model: Builtin::Small, block: 1024 * KIB, latent: Search::Off },
+    Level { profile: Profile::Mixed, model: Builtin::Small, block: 64 * KIB, latent: Search::Off },
+    Level { profile: Profile::Mixed, model: Builtin::Small, block: 256 * KIB, latent: Search::Off },
+    Level { profile: Profile::Mixed, model: Builtin::Small, block: 1024 * KIB, latent: Search::Off },
+    Level { profile: Profile::Mixed, model: Builtin::Default, block: 64 * KIB, latent: Search::Off },
+    Level { profile: Profile::Mixed, model: Builtin::Default, block: 128 * KIB, latent: Search::Off },
+    Level { profile: Profile::Mixed, model: Builtin::Default, block: 256 * KIB, latent: Search::Off },
+    Level { profile: Profile::Mixed, model: Builtin::Default, block: 1024 * KIB, latent: Search::Off },
 ];
 
 /// The level used when none is given.
@@ -45,7 +48,7 @@ pub fn level(n: u8) -> Option<Level> {
 impl Level {
     /// Compression options for this level on `threads` threads.
     pub fn options(&self, threads: usize) -> Options {
-        Options { threads, profile: self.profile, neural_block: self.block, ..Options::default() }
+        Options { threads, profile: self.profile, neural_block: self.block, latent: self.latent, ..Options::default() }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod container;
 pub mod corpus;
 pub mod engine;
 pub mod error;
+pub mod latent;
 pub mod level;
 pub mod mixer;
 pub mod model;

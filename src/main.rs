@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use s2s2s::container::{self, Profile};
+use s2s2s::latent::Search;
 use s2s2s::level::{self, Level};
 use s2s2s::model::{hex, Builtin};
 use s2s2s::pipeline::{Builtins, Models};
@@ -77,6 +78,31 @@ struct Tuning {
     /// Neural block size instead of the level's, e.g. 64K or 1M (at most 1M).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     block_size: Option<usize>,
+    /// How each segment's latent is chosen, instead of the level's (policy: the model's
+    /// latent policy; each segment keeps a latent only where its exact code length is smaller).
+    #[arg(long, value_enum)]
+    latent: Option<LatentArg>,
+}
+
+/// Latent searches as the command line names them.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LatentArg {
+    /// Always the empty latent.
+    Off,
+    /// Each segment's costliest tokens.
+    Heuristic,
+    /// The model's RL-trained policy.
+    Policy,
+}
+
+impl From<LatentArg> for Search {
+    fn from(l: LatentArg) -> Self {
+        match l {
+            LatentArg::Off => Search::Off,
+            LatentArg::Heuristic => Search::Heuristic,
+            LatentArg::Policy => Search::Policy,
+        }
+    }
 }
 
 fn parse_size(s: &str) -> std::result::Result<usize, String> {
@@ -141,6 +167,9 @@ enum Cmd {
         /// Measure every level, 1 to 9.
         #[arg(long, conflicts_with = "ablation")]
         levels: bool,
+        /// The latent's ablation: the default level with the empty, heuristic and policy latents.
+        #[arg(long, conflicts_with_all = ["ablation", "levels"])]
+        latents: bool,
     },
     /// Write the held-out validation part of each corpus source to DIR (never trained on).
     ValidationSplit {
@@ -149,8 +178,15 @@ enum Cmd {
         #[arg(short, long, value_name = "DIR")]
         output: PathBuf,
     },
+    /// Train a tokenizer or a model (see `s2s2s train model --help`).
+    #[command(subcommand)]
+    Train(TrainCmd),
+}
+
+#[derive(Subcommand)]
+enum TrainCmd {
     /// Train the byte-level BPE tokenizer on the corpus' training split.
-    TrainTokenizer {
+    Tokenizer {
         #[arg(long, default_value = "../shared/corpus")]
         corpus: PathBuf,
         #[arg(long, default_value_t = 4096)]
@@ -161,6 +197,84 @@ enum Cmd {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Pretrain by likelihood, bootstrap the latent (heuristic + imitation), then train the
+    /// latent policy by off-policy REINFORCE. Resumable: run again with the same RUN directory.
+    /// The model for `--model` is written to RUN/model.
+    Model(TrainArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Run directory: plan, checkpoint, token cache, log and the exported model.
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    #[arg(long, default_value = "../shared/corpus")]
+    corpus: PathBuf,
+    /// tokenizer.json (default: the built-in models' one, written to RUN/tokenizer.json).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Start from this model directory instead of from scratch (`builtin`: the default model).
+    #[arg(long, value_name = "DIR")]
+    init: Option<PathBuf>,
+    #[arg(long, default_value_t = 256)]
+    d_model: usize,
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    #[arg(long, default_value_t = 512)]
+    d_ff: usize,
+    #[arg(long, default_value_t = 2)]
+    enc_layers: usize,
+    #[arg(long, default_value_t = 2)]
+    dec_layers: usize,
+    /// Policy network: width, heads, feed-forward, layers (each side).
+    #[arg(long, default_value_t = 128)]
+    policy_d_model: usize,
+    #[arg(long, default_value_t = 2)]
+    policy_heads: usize,
+    #[arg(long, default_value_t = 256)]
+    policy_d_ff: usize,
+    #[arg(long, default_value_t = 1)]
+    policy_layers: usize,
+    #[arg(long, default_value_t = 128)]
+    segment: usize,
+    #[arg(long, default_value_t = 128)]
+    context: usize,
+    #[arg(long, default_value_t = 16)]
+    max_latent: usize,
+    #[arg(long, default_value_t = 2000)]
+    pretrain_steps: usize,
+    #[arg(long, default_value_t = 300)]
+    imitate_steps: usize,
+    #[arg(long, default_value_t = 300)]
+    rl_steps: usize,
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 1e-3)]
+    policy_lr: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Sampling temperature of the behaviour policy.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Replay buffer capacity (policy samples).
+    #[arg(long, default_value_t = 2048)]
+    replay: usize,
+    /// Importance weights are clipped at this.
+    #[arg(long, default_value_t = 2.0)]
+    clip: f64,
+    /// Bytes of each source read (0: all).
+    #[arg(long, default_value_t = 0)]
+    max_bytes: usize,
+    /// Validation segments per source at each evaluation.
+    #[arg(long, default_value_t = 16)]
+    val_segments: usize,
+    #[arg(long, default_value_t = 100)]
+    checkpoint_every: usize,
+    /// Stop (after a checkpoint) when this many minutes have passed; run again to resume.
+    #[arg(long)]
+    minutes: Option<f64>,
 }
 
 const SUFFIX: &str = ".s2s";
@@ -218,6 +332,9 @@ impl Tuning {
         }
         if let Some(b) = self.block_size {
             l.block = b;
+        }
+        if let Some(s) = self.latent {
+            l.latent = s.into();
         }
         l
     }
@@ -548,7 +665,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Bench { files, ablation, levels } => {
+        Cmd::Bench { files, ablation, levels, latents } => {
             if files.is_empty() {
                 bail!("bench needs at least one file");
             }
@@ -557,6 +674,11 @@ fn run(cli: Cli) -> Result<()> {
             let mut configs: Vec<(String, Level)> = Vec::new();
             if *levels {
                 configs.extend((1..=9).map(|n| (format!("-{n}"), level::level(n).expect("levels 1-9"))));
+            } else if *latents {
+                let default = level::level(level::DEFAULT_LEVEL).expect("the default level exists");
+                for (name, latent) in [("empty latent", Search::Off), ("heuristic latent", Search::Heuristic), ("policy latent", Search::Policy)] {
+                    configs.push((name.into(), Level { latent, ..default }));
+                }
             } else {
                 let default = level::level(level::DEFAULT_LEVEL).expect("the default level exists");
                 let profiles: &[Profile] = if *ablation { &[Profile::Neural, Profile::Adaptive, Profile::Mixed] } else { &[Profile::Mixed] };
@@ -571,6 +693,9 @@ fn run(cli: Cli) -> Result<()> {
                 rows.extend(bench::bench_file(f, &setups).with_context(|| f.display().to_string())?);
             }
             print!("{}", bench::table(&rows));
+            if *latents {
+                print!("\n{}", bench::latent_table(&rows));
+            }
             if files.len() > 1 || setups.len() > 1 {
                 print!("\n{}", bench::summary(&rows));
             }
@@ -587,7 +712,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::TrainTokenizer { corpus, vocab, max_bytes, output } => {
+        Cmd::Train(TrainCmd::Model(a)) => train_model(a, common),
+        Cmd::Train(TrainCmd::Tokenizer { corpus, vocab, max_bytes, output }) => {
             let tok = s2s2s::train::train_tokenizer(corpus, *vocab, *max_bytes)?;
             std::fs::write(output, tok.to_json()?).with_context(|| format!("writing {}", output.display()))?;
             if !common.quiet {
@@ -596,6 +722,66 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn train_model(a: &TrainArgs, common: &Common) -> Result<()> {
+    std::fs::create_dir_all(&a.run).with_context(|| format!("creating {}", a.run.display()))?;
+    let tokenizer = match &a.tokenizer {
+        Some(t) => t.clone(),
+        None => {
+            let t = a.run.join("tokenizer.json");
+            std::fs::write(&t, s2s2s::model::builtin_tokenizer()).with_context(|| format!("writing {}", t.display()))?;
+            t
+        }
+    };
+    let init = match a.init.as_deref() {
+        Some(p) if p == Path::new("builtin") => {
+            let dir = a.run.join("init");
+            s2s2s::model::Builtin::Default.write_to(&dir).with_context(|| format!("writing {}", dir.display()))?;
+            Some(dir)
+        }
+        other => other.map(Path::to_path_buf),
+    };
+    let shape = |d_model, n_heads, d_ff, enc_layers, dec_layers| s2s2s::train::Shape { d_model, n_heads, d_ff, enc_layers, dec_layers };
+    let plan = s2s2s::train::Plan {
+        corpus: a.corpus.clone(),
+        tokenizer,
+        init,
+        model: shape(a.d_model, a.heads, a.d_ff, a.enc_layers, a.dec_layers),
+        policy: shape(a.policy_d_model, a.policy_heads, a.policy_d_ff, a.policy_layers, a.policy_layers),
+        segment: a.segment,
+        context: a.context,
+        max_latent: a.max_latent,
+        pretrain_steps: a.pretrain_steps,
+        imitate_steps: a.imitate_steps,
+        rl_steps: a.rl_steps,
+        batch: a.batch,
+        lr: a.lr,
+        policy_lr: a.policy_lr,
+        seed: a.seed,
+        temperature: a.temperature,
+        replay: a.replay,
+        clip: a.clip,
+        max_bytes: a.max_bytes,
+        val_segments: a.val_segments,
+        checkpoint_every: a.checkpoint_every,
+    };
+    if common.threads > 0 {
+        // candle's CPU kernels size their pool from this
+        std::env::set_var("RAYON_NUM_THREADS", common.threads.to_string());
+    }
+    let mut t = s2s2s::train::Trainer::open(&a.run, plan).with_context(|| format!("opening run {}", a.run.display()))?;
+    let ev = t.run(a.minutes)?;
+    if !common.quiet {
+        eprintln!(
+            "model in {}: validation bits/byte empty {:.4}, heuristic {:.4}, policy {:.4}",
+            a.run.join("model").display(),
+            ev.empty_bpb,
+            ev.heuristic_bpb,
+            ev.policy_bpb
+        );
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, Kernel};
 use crate::error::{Error, Result};
+use crate::latent::Policy;
 use crate::tokenizer::ByteTokenizer;
 
 /// Model hyper-parameters, stored as `config.json` beside the weights.
@@ -92,10 +93,51 @@ pub struct Model {
     pub shapes: HashMap<String, Vec<usize>>,
     /// BLAKE3 of tokenizer, config and weights: what a container records.
     pub id: [u8; 16],
+    /// The latent policy, if the model has one (not part of the identity: decoders never run it).
+    pub policy: Option<Policy>,
+}
+
+/// Named f32 weights and their shapes.
+pub type Tensors = (HashMap<String, Vec<f32>>, HashMap<String, Vec<usize>>);
+
+/// Reads a safetensors file (f16 or f32) into f32 tensors.
+pub fn read_weights(weights: &[u8]) -> Result<Tensors> {
+    let st = safetensors::SafeTensors::deserialize(weights)
+        .map_err(|e| Error::Model(format!("model.safetensors: {e}")))?;
+    let mut tensors = HashMap::new();
+    let mut shapes = HashMap::new();
+    for (name, view) in st.tensors() {
+        let data = view.data();
+        let vals: Vec<f32> = match view.dtype() {
+            safetensors::Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            safetensors::Dtype::F32 => {
+                data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+            }
+            other => return Err(Error::Model(format!("tensor {name}: unsupported dtype {other:?}"))),
+        };
+        shapes.insert(name.clone(), view.shape().to_vec());
+        tensors.insert(name, vals);
+    }
+    Ok((tensors, shapes))
+}
+
+/// Parses and validates a `config.json`.
+fn read_config(config: &[u8]) -> Result<Config> {
+    let cfg: Config = serde_json::from_slice(config).map_err(|e| Error::Model(format!("config.json: {e}")))?;
+    cfg.validate()?;
+    Ok(cfg)
 }
 
 /// The tokenizer every built-in model shares, embedded in the binary.
 static BUILTIN_TOKENIZER: &[u8] = include_bytes!("../models/tokenizer.json");
+
+/// The tokenizer of the built-in models (`tokenizer.json`).
+pub fn builtin_tokenizer() -> &'static [u8] {
+    BUILTIN_TOKENIZER
+}
 
 /// The models embedded in the binary (they share one tokenizer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -141,6 +183,16 @@ impl Builtin {
         Self::ALL.into_iter().find(|b| b.id() == *id)
     }
 
+    /// Writes the model as a model directory (to train from it).
+    pub fn write_to(self, dir: &Path) -> Result<()> {
+        let (config, weights) = self.files();
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("tokenizer.json"), BUILTIN_TOKENIZER)?;
+        std::fs::write(dir.join("config.json"), config)?;
+        std::fs::write(dir.join("model.safetensors"), weights)?;
+        Ok(())
+    }
+
     /// Loads the model.
     pub fn load(self) -> Result<Model> {
         let (config, weights) = self.files();
@@ -168,15 +220,26 @@ impl Model {
                 Error::Model(format!("cannot read {}: {e}", dir.join(name).display()))
             })
         };
-        Self::from_bytes(&read("tokenizer.json")?, &read("config.json")?, &read("model.safetensors")?)
+        let mut model = Self::from_bytes(&read("tokenizer.json")?, &read("config.json")?, &read("model.safetensors")?)?;
+        if dir.join("policy").is_dir() {
+            model.set_policy(&read("policy/config.json")?, &read("policy/model.safetensors")?)?;
+        }
+        Ok(model)
+    }
+
+    /// Attaches a latent policy from its `config.json` and weights.
+    pub fn set_policy(&mut self, config: &[u8], weights: &[u8]) -> Result<()> {
+        let (tensors, shapes) = read_weights(weights)?;
+        let policy = Policy { config: read_config(config)?, tensors, shapes };
+        policy.check(&self.config)?;
+        self.policy = Some(policy);
+        Ok(())
     }
 
     /// Builds a model from the three files' bytes.
     pub fn from_bytes(tokenizer: &[u8], config: &[u8], weights: &[u8]) -> Result<Self> {
         let tok = ByteTokenizer::from_json(tokenizer)?;
-        let cfg: Config =
-            serde_json::from_slice(config).map_err(|e| Error::Model(format!("config.json: {e}")))?;
-        cfg.validate()?;
+        let cfg = read_config(config)?;
         if cfg.vocab != tok.vocab_size() {
             return Err(Error::Model(format!(
                 "config says {} tokens, tokenizer has {}",
@@ -184,26 +247,8 @@ impl Model {
                 tok.vocab_size()
             )));
         }
-        let st = safetensors::SafeTensors::deserialize(weights)
-            .map_err(|e| Error::Model(format!("model.safetensors: {e}")))?;
-        let mut tensors = HashMap::new();
-        let mut shapes = HashMap::new();
-        for (name, view) in st.tensors() {
-            let data = view.data();
-            let vals: Vec<f32> = match view.dtype() {
-                safetensors::Dtype::F16 => data
-                    .chunks_exact(2)
-                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
-                safetensors::Dtype::F32 => {
-                    data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
-                }
-                other => return Err(Error::Model(format!("tensor {name}: unsupported dtype {other:?}"))),
-            };
-            shapes.insert(name.clone(), view.shape().to_vec());
-            tensors.insert(name, vals);
-        }
-        Ok(Self { config: cfg, tokenizer: tok, tensors, shapes, id: model_id(tokenizer, config, weights) })
+        let (tensors, shapes) = read_weights(weights)?;
+        Ok(Self { config: cfg, tokenizer: tok, tensors, shapes, id: model_id(tokenizer, config, weights), policy: None })
     }
 
     /// The identity as hex, as shown to users.
@@ -227,7 +272,11 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The T5 network in candle, for teacher-forced scoring (all positions at once).
+/// Additive attention mask value for padding keys (finite, so no row can become NaN).
+const MASKED: f32 = -1e9;
+
+/// The T5 network in candle: teacher-forced scoring of whole batches at once, and the network
+/// `train` differentiates (its weights may be [`candle_core::Var`]s).
 pub struct T5 {
     cfg: Config,
     w: HashMap<String, Tensor>,
@@ -243,12 +292,25 @@ impl T5 {
         Ok(Self { cfg: m.config.clone(), w, device: device.clone() })
     }
 
+    /// A network over the given weights (trainable when they are variables).
+    pub fn from_weights(cfg: Config, w: HashMap<String, Tensor>, device: &Device) -> Self {
+        Self { cfg, w, device: device.clone() }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
     fn t(&self, name: &str) -> Result<&Tensor> {
         self.w.get(name).ok_or_else(|| Error::Model(format!("missing tensor {name}")))
     }
 
+    /// `x` (`B × T × d_in`) times the transposed weight `name` (`d_out × d_in`).
     fn linear(&self, x: &Tensor, name: &str) -> Result<Tensor> {
-        Ok(x.broadcast_matmul(&self.t(name)?.t()?)?)
+        let (b, t, d) = x.dims3()?;
+        let w = self.t(name)?;
+        Ok(x.reshape((b * t, d))?.matmul(&w.t()?)?.reshape((b, t, w.dim(0)?))?)
     }
 
     fn rms(&self, x: &Tensor, name: &str) -> Result<Tensor> {
@@ -256,21 +318,26 @@ impl T5 {
         Ok(x.broadcast_div(&(ms + 1e-6)?.sqrt()?)?.broadcast_mul(self.t(name)?)?)
     }
 
-    /// Multi-head attention of `x` (`T × d`) over `kv` (`S × d`) with an optional additive bias (`h × T × S`).
-    fn attn(&self, x: &Tensor, kv: &Tensor, p: &str, bias: Option<&Tensor>) -> Result<Tensor> {
-        let (t, d) = x.dims2()?;
-        let s = kv.dims2()?.0;
+    /// Multi-head attention of `x` (`B × T × d`) over `kv` (`B × S × d`) with an additive
+    /// position bias (`h × T × S`) and key mask (`B × 1 × 1 × S`).
+    fn attn(&self, x: &Tensor, kv: &Tensor, p: &str, bias: Option<&Tensor>, mask: Option<&Tensor>) -> Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        let s = kv.dim(1)?;
         let h = self.cfg.n_heads;
         let dh = d / h;
-        let q = self.linear(x, &format!("{p}.q.weight"))?.reshape((t, h, dh))?.transpose(0, 1)?.contiguous()?;
-        let k = self.linear(kv, &format!("{p}.k.weight"))?.reshape((s, h, dh))?.transpose(0, 1)?.contiguous()?;
-        let v = self.linear(kv, &format!("{p}.v.weight"))?.reshape((s, h, dh))?.transpose(0, 1)?.contiguous()?;
-        let mut sc = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?;
-        if let Some(b) = bias {
-            sc = (sc + b)?;
+        let heads = |y: Tensor, n: usize| -> Result<Tensor> { Ok(y.reshape((b, n, h, dh))?.transpose(1, 2)?.contiguous()?) };
+        let q = heads(self.linear(x, &format!("{p}.q.weight"))?, t)?;
+        let k = heads(self.linear(kv, &format!("{p}.k.weight"))?, s)?;
+        let v = heads(self.linear(kv, &format!("{p}.v.weight"))?, s)?;
+        let mut sc = (q.matmul(&k.t()?.contiguous()?)? / (dh as f64).sqrt())?;
+        if let Some(bias) = bias {
+            sc = sc.broadcast_add(bias)?;
         }
-        let p_attn = candle_nn::ops::softmax(&sc, D::Minus1)?;
-        let o = p_attn.matmul(&v)?.transpose(0, 1)?.reshape((t, d))?;
+        if let Some(mask) = mask {
+            sc = sc.broadcast_add(mask)?;
+        }
+        let p_attn = candle_nn::ops::softmax_last_dim(&sc)?;
+        let o = p_attn.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
         self.linear(&o, &format!("{p}.o.weight"))
     }
 
@@ -280,67 +347,91 @@ impl T5 {
         self.linear(&(a * b)?, &format!("{p}.wo.weight"))
     }
 
+    /// Position bias `h × n × m` gathered from the bucket table (differentiable).
     fn bias(&self, table: &str, n: usize, m: usize, causal: bool) -> Result<Tensor> {
         let h = self.cfg.n_heads;
-        let rel = self.t(table)?.to_vec2::<f32>()?;
-        let mut v = vec![0f32; h * n * m];
+        let mut idx = Vec::with_capacity(n * m);
+        let mut mask = Vec::with_capacity(if causal { n * m } else { 0 });
         for i in 0..n {
             for j in 0..m {
-                let b = if causal {
-                    if j > i {
-                        for hd in 0..h {
-                            v[hd * n * m + i * m + j] = f32::NEG_INFINITY;
-                        }
-                        continue;
-                    }
-                    bucket_causal(i - j)
-                } else {
-                    bucket_bidir(j as i64 - i as i64)
-                };
-                for hd in 0..h {
-                    v[hd * n * m + i * m + j] = rel[b][hd];
+                idx.push(if causal { bucket_causal(i.saturating_sub(j)) } else { bucket_bidir(j as i64 - i as i64) } as u32);
+                if causal {
+                    mask.push(if j > i { f32::NEG_INFINITY } else { 0.0 });
                 }
             }
         }
-        Ok(Tensor::from_vec(v, (h, n, m), &self.device)?)
+        let idx = Tensor::from_vec(idx, n * m, &self.device)?;
+        let b = self.t(table)?.index_select(&idx, 0)?.reshape((n, m, h))?.permute((2, 0, 1))?;
+        if causal {
+            Ok(b.broadcast_add(&Tensor::from_vec(mask, (n, m), &self.device)?)?)
+        } else {
+            Ok(b)
+        }
     }
 
-    /// Encoder output (`n × d`) for `context ++ [SEP] ++ latent`.
-    pub fn encode(&self, context: &[u32], latent: &[u32]) -> Result<Tensor> {
-        let mut ids = context.to_vec();
-        ids.push(self.cfg.sep_id());
-        ids.extend_from_slice(latent);
-        let n = ids.len();
-        let mut x = self.t("embed.weight")?.index_select(&Tensor::new(ids.as_slice(), &self.device)?, 0)?;
+    fn embed(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, n) = ids.dims2()?;
+        let e = self.t("embed.weight")?;
+        Ok(e.index_select(&ids.flatten_all()?, 0)?.reshape((b, n, e.dim(1)?))?)
+    }
+
+    /// Key mask (`B × 1 × 1 × N`) from per-row lengths: keys at or past a row's length are padding.
+    pub fn key_mask(&self, lens: &[usize], n: usize) -> Result<Tensor> {
+        let v: Vec<f32> = lens.iter().flat_map(|&l| (0..n).map(move |j| if j < l { 0.0 } else { MASKED })).collect();
+        Ok(Tensor::from_vec(v, (lens.len(), 1, 1, n), &self.device)?)
+    }
+
+    /// Encoder output (`B × N × d`) for right-padded inputs `ids` (`B × N`, u32) with key `mask`.
+    pub fn encode_batch(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let n = ids.dim(1)?;
+        let mut x = self.embed(ids)?;
         let bias = self.bias("enc_rel.weight", n, n, false)?;
         for i in 0..self.cfg.enc_layers {
             let y = self.rms(&x, &format!("enc.{i}.attn_norm.weight"))?;
-            x = (&x + self.attn(&y, &y, &format!("enc.{i}.attn"), Some(&bias))?)?;
+            x = (&x + self.attn(&y, &y, &format!("enc.{i}.attn"), Some(&bias), Some(mask))?)?;
             let y = self.rms(&x, &format!("enc.{i}.ffn_norm.weight"))?;
             x = (&x + self.ffn(&y, &format!("enc.{i}.ffn"))?)?;
         }
         self.rms(&x, "enc_norm.weight")
     }
 
-    /// Teacher-forced logits (`segment.len() × vocab`) for a segment given the encoder output.
-    pub fn decode(&self, enc: &Tensor, segment: &[u32]) -> Result<Tensor> {
-        let mut ids = vec![self.cfg.bos_id()];
-        ids.extend_from_slice(&segment[..segment.len().saturating_sub(1)]);
-        let n = ids.len();
-        let emb = self.t("embed.weight")?;
-        let mut x = emb.index_select(&Tensor::new(ids.as_slice(), &self.device)?, 0)?;
-        let bias = self.bias("dec_rel.weight", n, n, true)?;
+    /// Teacher-forced logits (`B × T × rows`) of the decoder fed `inputs` (`B × T`, starting with
+    /// BOS), over the first `rows` embedding rows (`vocab` for the coding model).
+    pub fn decode_batch(&self, enc: &Tensor, mask: &Tensor, inputs: &Tensor, rows: usize) -> Result<Tensor> {
+        let t = inputs.dim(1)?;
+        let mut x = self.embed(inputs)?;
+        let bias = self.bias("dec_rel.weight", t, t, true)?;
         for i in 0..self.cfg.dec_layers {
             let y = self.rms(&x, &format!("dec.{i}.self_norm.weight"))?;
-            x = (&x + self.attn(&y, &y, &format!("dec.{i}.self_attn"), Some(&bias))?)?;
+            x = (&x + self.attn(&y, &y, &format!("dec.{i}.self_attn"), Some(&bias), None)?)?;
             let y = self.rms(&x, &format!("dec.{i}.cross_norm.weight"))?;
-            x = (&x + self.attn(&y, enc, &format!("dec.{i}.cross_attn"), None)?)?;
+            x = (&x + self.attn(&y, enc, &format!("dec.{i}.cross_attn"), None, Some(mask))?)?;
             let y = self.rms(&x, &format!("dec.{i}.ffn_norm.weight"))?;
             x = (&x + self.ffn(&y, &format!("dec.{i}.ffn"))?)?;
         }
         let h = self.rms(&x, "dec_norm.weight")?;
-        let out = emb.narrow(0, 0, self.cfg.vocab)?;
-        Ok((h.matmul(&out.t()?)? / (self.cfg.d_model as f64).sqrt())?)
+        let out = self.t("embed.weight")?.narrow(0, 0, rows)?;
+        let (b, t, d) = h.dims3()?;
+        Ok((h.reshape((b * t, d))?.matmul(&out.t()?)?.reshape((b, t, rows))? / (self.cfg.d_model as f64).sqrt())?)
+    }
+
+    /// Encoder output (`1 × n × d`) for `context ++ [SEP] ++ latent`.
+    pub fn encode(&self, context: &[u32], latent: &[u32]) -> Result<Tensor> {
+        let mut ids = context.to_vec();
+        ids.push(self.cfg.sep_id());
+        ids.extend_from_slice(latent);
+        let n = ids.len();
+        let ids = Tensor::from_vec(ids, (1, n), &self.device)?;
+        self.encode_batch(&ids, &self.key_mask(&[n], n)?)
+    }
+
+    /// Teacher-forced logits (`segment.len() × vocab`) for a segment given [`T5::encode`]'s output.
+    pub fn decode(&self, enc: &Tensor, segment: &[u32]) -> Result<Tensor> {
+        let mut ids = vec![self.cfg.bos_id()];
+        ids.extend_from_slice(&segment[..segment.len().saturating_sub(1)]);
+        let (t, n) = (ids.len(), enc.dim(1)?);
+        let ids = Tensor::from_vec(ids, (1, t), &self.device)?;
+        Ok(self.decode_batch(enc, &self.key_mask(&[n], n)?, &ids, self.cfg.vocab)?.squeeze(0)?)
     }
 
     /// Bits to code `segment` under the model (teacher-forced, f64 sum of -log2 p).

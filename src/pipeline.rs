@@ -11,6 +11,7 @@ use crate::coder::{Cdf, Decoder, Encoder, SymbolCoder};
 use crate::container::{self, BlockHeader, EndRecord, FrameHeader, Method, Profile, Record};
 use crate::engine::{Engine, Kernel, StreamState};
 use crate::error::{Error, Result};
+use crate::latent::{self, Search};
 use crate::mixer::{ContextMix, COMPONENTS};
 use crate::model::{hex, Builtin, Model};
 
@@ -25,20 +26,21 @@ const BATCH_BLOCKS: usize = 32;
 /// Input bytes in flight at once (fewer, larger blocks for the large block sizes).
 const BATCH_BYTES: usize = 2 << 20;
 
-/// Probability (out of 2^24) that a segment carries a latent sequence.
-const LATENT_FLAG_P: u32 = 1 << 12;
-
 /// A model ready to code: tokenizer and deterministic engine.
 pub struct Codec {
     pub model: Model,
     pub engine: Engine,
+    /// The latent policy's engine, if the model has a policy.
+    pub policy: Option<Engine>,
 }
 
 impl Codec {
     /// Prepares a model for coding with the widest kernel this CPU has.
     pub fn new(model: Model) -> Result<Self> {
-        let engine = model.engine(Kernel::detect())?;
-        Ok(Self { model, engine })
+        let kernel = Kernel::detect();
+        let engine = model.engine(kernel)?;
+        let policy = model.policy.as_ref().map(|p| p.engine(kernel)).transpose()?;
+        Ok(Self { model, engine, policy })
     }
 }
 
@@ -100,6 +102,8 @@ pub struct Options {
     pub neural: NeuralUse,
     /// How token probabilities are computed.
     pub profile: Profile,
+    /// How each segment's latent is chosen.
+    pub latent: Search,
 }
 
 /// When blocks are coded with the model.
@@ -115,7 +119,7 @@ pub enum NeuralUse {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { threads: 1, neural_block: 64 << 10, max_block: 1 << 20, streams_per_thread: STREAMS_PER_GROUP, neural: NeuralUse::Auto, profile: Profile::Mixed }
+        Self { threads: 1, neural_block: 64 << 10, max_block: 1 << 20, streams_per_thread: STREAMS_PER_GROUP, neural: NeuralUse::Auto, profile: Profile::Mixed, latent: Search::Off }
     }
 }
 
@@ -133,6 +137,11 @@ pub struct Stats {
     pub tokens: u64,
     pub mismatches: u64,
     pub latent_tokens: u64,
+    /// Segments coded, segments that carried a latent, and segments greedy decoding reproduces
+    /// exactly (compression only: the container does not record them).
+    pub segments: u64,
+    pub latent_segments: u64,
+    pub exact_segments: u64,
     pub model_ids: Vec<String>,
     /// Numeric profiles of the frames, in order of first appearance.
     pub profiles: Vec<Profile>,
@@ -163,6 +172,11 @@ struct Job<C> {
     coder: C,
     mismatches: u32,
     latent_tokens: u32,
+    /// Latent of each segment (compression; decoding reads them from the stream).
+    latents: Vec<Vec<u32>>,
+    segments: SegmentCounts,
+    /// Mismatches when the current segment started.
+    seg_mismatches: u32,
     seg_start: usize,
     seg_len: usize,
     state: Option<StreamState>,
@@ -175,7 +189,7 @@ struct Job<C> {
 impl<C: SymbolCoder> Job<C> {
     fn new(tokens: Vec<u32>, n: usize, coder: C, profile: Profile) -> Self {
         let mix = (profile != Profile::Neural).then(Box::default);
-        Self { tokens, n, coder, mismatches: 0, latent_tokens: 0, seg_start: 0, seg_len: 0, state: None, mix, saved: None }
+        Self { tokens, n, coder, mismatches: 0, latent_tokens: 0, latents: Vec::new(), segments: SegmentCounts::default(), seg_mismatches: 0, seg_start: 0, seg_len: 0, state: None, mix, saved: None }
     }
 
     /// Learns the coded token; when analysing, first measures what each component saved on it.
@@ -202,6 +216,14 @@ impl<C: SymbolCoder> Job<C> {
     }
 }
 
+/// Per-segment counts of one block (see [`Stats::segments`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct SegmentCounts {
+    all: u32,
+    with_latent: u32,
+    exact: u32,
+}
+
 /// Codes blocks with the adaptive models alone (profile `Adaptive`): no network, no latents.
 fn run_adaptive<C: SymbolCoder>(vocab: usize, jobs: &mut [Job<C>]) -> Result<()> {
     let mut cdf = Cdf::default();
@@ -217,7 +239,7 @@ fn run_adaptive<C: SymbolCoder>(vocab: usize, jobs: &mut [Job<C>]) -> Result<()>
 
 /// Codes the latent of a segment: a flag, then (if set) its length and tokens, uniformly.
 fn code_latent<C: SymbolCoder>(coder: &mut C, cdf: &mut Cdf, latent: &[u32], max: usize, vocab: usize) -> Result<Vec<u32>> {
-    cdf.binary(LATENT_FLAG_P);
+    cdf.binary(latent::FLAG_P);
     if coder.code(cdf, u32::from(!latent.is_empty()))? == 0 || max == 0 {
         return Ok(Vec::new());
     }
@@ -239,8 +261,12 @@ fn run_jobs<C: SymbolCoder>(engine: &Engine, profile: Profile, jobs: &mut [Job<C
         let mut starts = Vec::new();
         for (i, j) in jobs.iter_mut().enumerate() {
             if j.state.is_none() && j.seg_start < j.n {
-                let latent = code_latent(&mut j.coder, &mut cdf, &[], cfg.max_latent, cfg.vocab)?;
+                let want = j.latents.get(j.seg_start / cfg.segment.max(1)).map_or(&[][..], Vec::as_slice);
+                let latent = code_latent(&mut j.coder, &mut cdf, want, cfg.max_latent, cfg.vocab)?;
                 j.latent_tokens += latent.len() as u32;
+                j.segments.all += 1;
+                j.segments.with_latent += u32::from(!latent.is_empty());
+                j.seg_mismatches = j.mismatches;
                 j.seg_len = cfg.segment.min(j.n - j.seg_start);
                 let ctx = j.tokens[j.seg_start.saturating_sub(cfg.context)..j.seg_start].to_vec();
                 starts.push((i, ctx, latent));
@@ -279,6 +305,7 @@ fn run_jobs<C: SymbolCoder>(engine: &Engine, profile: Profile, jobs: &mut [Job<C
             let got = j.code_token(idx, &cdf)?;
             j.learn(Some(row), got, &cdf);
             if pos == j.seg_len {
+                j.segments.exact += u32::from(j.mismatches == j.seg_mismatches);
                 j.state = None;
                 j.seg_start += j.seg_len;
             }
@@ -332,6 +359,7 @@ fn group_size(blocks: usize, threads: usize, max: usize) -> usize {
 struct Coded {
     header: BlockHeader,
     payload: Vec<u8>,
+    segments: SegmentCounts,
 }
 
 fn classical(piece: &[u8], level: i32) -> Coded {
@@ -352,16 +380,21 @@ fn classical(piece: &[u8], level: i32) -> Coded {
             latent_tokens: 0,
         },
         payload,
+        segments: SegmentCounts::default(),
     }
 }
 
 /// Compresses text pieces with the model on one thread, in lockstep.
-fn neural_group(codec: &Codec, pieces: &[&[u8]], profile: Profile) -> Result<Vec<Coded>> {
+fn neural_group(codec: &Codec, pieces: &[&[u8]], opts: &Options) -> Result<Vec<Coded>> {
+    let profile = opts.profile;
+    let search = if profile == Profile::Adaptive { Search::Off } else { opts.latent };
     let mut jobs = Vec::with_capacity(pieces.len());
     for p in pieces {
         let t = codec.model.tokenizer.encode(p)?;
         let n = t.len();
-        jobs.push(Job::new(t, n, Encoder::default(), profile));
+        let mut job = Job::new(t, n, Encoder::default(), profile);
+        job.latents = latent::choose(&codec.engine, codec.policy.as_ref(), search, &job.tokens);
+        jobs.push(job);
     }
     run_jobs(&codec.engine, profile, &mut jobs)?;
     Ok(jobs
@@ -380,6 +413,7 @@ fn neural_group(codec: &Codec, pieces: &[&[u8]], profile: Profile) -> Result<Vec
                     latent_tokens: j.latent_tokens,
                 },
                 payload,
+                segments: j.segments,
             }
         })
         .collect())
@@ -399,7 +433,7 @@ fn compress_batch(codec: &Codec, buf: &[u8], opts: &Options) -> Result<Vec<Coded
     let neural_pieces: Vec<&[u8]> = pieces.iter().zip(&text).filter(|(_, t)| **t).map(|(p, _)| *p).collect();
     let neural: Vec<Coded> = neural_pieces
         .par_chunks(group_size(neural_pieces.len(), opts.threads, opts.streams_per_thread))
-        .map(|g| neural_group(codec, g, opts.profile))
+        .map(|g| neural_group(codec, g, opts))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .flatten()
@@ -481,6 +515,9 @@ pub fn compress(
         let blocks = pool.install(|| compress_batch(codec, &buf, opts))?;
         for b in &blocks {
             stats.add_block(&b.header);
+            stats.segments += u64::from(b.segments.all);
+            stats.latent_segments += u64::from(b.segments.with_latent);
+            stats.exact_segments += u64::from(b.segments.exact);
             container::write_block(&mut out, &b.header, &b.payload)?;
         }
         progress(stats.input_bytes);
@@ -739,5 +776,57 @@ mod tests {
     fn text_detection() {
         assert!(looks_like_text(b"Hello, world.\n\tIndented line.\r\n"));
         assert!(!looks_like_text(&(0..=255u8).collect::<Vec<_>>()));
+    }
+
+    fn tiny() -> Codec {
+        Codec::new(Model::load(std::path::Path::new("tests/data/tiny")).unwrap()).unwrap()
+    }
+
+    /// Codes one block with the given latent per segment; returns the payload and the decoded tokens.
+    fn code_block(c: &Codec, tokens: &[u32], latents: &[Vec<u32>]) -> (Vec<u8>, Vec<u32>) {
+        let mut job = Job::new(tokens.to_vec(), tokens.len(), Encoder::default(), Profile::Neural);
+        job.latents = latents.to_vec();
+        run_jobs(&c.engine, Profile::Neural, std::slice::from_mut(&mut job)).unwrap();
+        let payload = job.coder.finish();
+        let mut back = Job::new(Vec::new(), tokens.len(), Decoder::new(&payload).unwrap(), Profile::Neural);
+        run_jobs(&c.engine, Profile::Neural, std::slice::from_mut(&mut back)).unwrap();
+        (payload, back.tokens)
+    }
+
+    #[test]
+    fn the_reward_is_what_the_coder_spends() {
+        let c = tiny();
+        let cfg = &c.engine.cfg;
+        let tokens: Vec<u32> = (0..5 * cfg.segment as u32 + 3).map(|i| (i * 37 + i / 7) % 300).collect();
+        let starts: Vec<usize> = (0..tokens.len()).step_by(cfg.segment).collect();
+        let latents: Vec<Vec<u32>> = starts.iter().map(|&s| if s % 2 == 0 { vec![tokens[s + 1], 5] } else { Vec::new() }).collect();
+        let (payload, decoded) = code_block(&c, &tokens, &latents);
+        assert_eq!(decoded, tokens, "latents must not change what decodes");
+        // The exact reward (engine scoring) and the trainer's teacher-forced one (candle, f32).
+        let t5 = c.model.candle(&candle_core::Device::Cpu).unwrap();
+        let (mut exact, mut forced) = (0.0, 0.0);
+        for (&s, l) in starts.iter().zip(&latents) {
+            let ctx = &tokens[s.saturating_sub(cfg.context)..s];
+            let seg = &tokens[s..(s + cfg.segment).min(tokens.len())];
+            let cost = latent::latent_bits(l, cfg.max_latent, cfg.vocab);
+            exact += cost + latent::score(&c.engine, &[(ctx, l, seg)])[0].iter().sum::<f64>();
+            forced += cost + t5.segment_bits(ctx, l, seg).unwrap();
+        }
+        let spent = 8.0 * payload.len() as f64;
+        // the range coder adds at most a few words of flush
+        assert!(spent >= exact - 1.0 && spent <= exact + 64.0, "coder {spent} bits, reward {exact}");
+        assert!((forced - exact).abs() < 0.002 * exact + 1.0, "teacher-forced {forced}, exact {exact}");
+    }
+
+    #[test]
+    fn chosen_latents_never_cost_more_than_the_empty_one() {
+        let c = tiny();
+        let tokens: Vec<u32> = (0..200u32).map(|i| (i * 91 + i * i) % 320).collect();
+        let chosen = latent::choose(&c.engine, None, Search::Heuristic, &tokens);
+        let empty = vec![Vec::new(); chosen.len()];
+        let (with, decoded) = code_block(&c, &tokens, &chosen);
+        let (without, _) = code_block(&c, &tokens, &empty);
+        assert_eq!(decoded, tokens);
+        assert!(with.len() <= without.len() + 8, "{} > {}", with.len(), without.len());
     }
 }
