@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// Bytes held out for validation at the end of a source of `size` bytes (same rule as train/common.py).
+/// Bytes held out for validation at the end of a source of `size` bytes.
 pub fn held_out_bytes(name: &str, size: usize) -> usize {
     if name == "enwik8_head3M" {
         1_000_000

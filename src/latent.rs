@@ -177,14 +177,21 @@ pub fn choose(engine: &Engine, policy: Option<&Engine>, search: Search, tokens: 
     }
     let ctx = |s: usize| &tokens[s.saturating_sub(cfg.context)..s];
     let seg = |s: usize| &tokens[s..(s + cfg.segment).min(tokens.len())];
-    let empty: Vec<Row> = starts.iter().map(|&s| (ctx(s), &[][..], seg(s))).collect();
-    let empty_bits = score(engine, &empty);
-    let candidates: Vec<Vec<u32>> = match (search, policy) {
+    let (candidates, empty_bits) = match (search, policy) {
         (Search::Policy, Some(p)) => {
             let rows: Vec<(&[u32], &[u32])> = starts.iter().map(|&s| (ctx(s), seg(s))).collect();
-            propose(p, &rows, cfg.max_latent)
+            let proposed = propose(p, &rows, cfg.max_latent);
+            // only segments with a proposal need the empty latent's length
+            let empty: Vec<Row> = starts.iter().zip(&proposed).filter(|(_, l)| !l.is_empty()).map(|(&s, _)| (ctx(s), &[][..], seg(s))).collect();
+            let mut scored = score(engine, &empty).into_iter();
+            let bits = proposed.iter().map(|l| if l.is_empty() { Vec::new() } else { scored.next().unwrap_or_default() }).collect();
+            (proposed, bits)
         }
-        _ => starts.iter().zip(&empty_bits).map(|(&s, b)| heuristic(seg(s), b, cfg.max_latent, cfg.vocab)).collect(),
+        _ => {
+            let empty: Vec<Row> = starts.iter().map(|&s| (ctx(s), &[][..], seg(s))).collect();
+            let bits = score(engine, &empty);
+            (starts.iter().zip(&bits).map(|(&s, b)| heuristic(seg(s), b, cfg.max_latent, cfg.vocab)).collect(), bits)
+        }
     };
     let tried: Vec<usize> = (0..starts.len()).filter(|&i| !candidates[i].is_empty()).collect();
     let rows: Vec<Row> = tried.iter().map(|&i| (ctx(starts[i]), candidates[i].as_slice(), seg(starts[i]))).collect();

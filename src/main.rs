@@ -772,15 +772,7 @@ fn train_model(a: &TrainArgs, common: &Common) -> Result<()> {
     }
     let mut t = s2s2s::train::Trainer::open(&a.run, plan).with_context(|| format!("opening run {}", a.run.display()))?;
     let ev = t.run(a.minutes)?;
-    if !common.quiet {
-        eprintln!(
-            "model in {}: validation bits/byte empty {:.4}, heuristic {:.4}, policy {:.4}",
-            a.run.join("model").display(),
-            ev.empty_bpb,
-            ev.heuristic_bpb,
-            ev.policy_bpb
-        );
-    }
+    t.report(&ev, &format!("model in {}", a.run.join("model").display()));
     Ok(())
 }
 

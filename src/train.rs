@@ -128,6 +128,15 @@ pub struct Eval {
     /// Mean latent tokens of the policy's proposals and share of segments that kept them.
     pub policy_len: f64,
     pub policy_kept: f64,
+    /// Mean bits per segment the heuristic latent saves in the segment itself, and what it
+    /// costs to code (over segments where it is not empty): what the decoder has learnt to use.
+    pub heuristic_saved: f64,
+    pub heuristic_cost: f64,
+    /// Upper bound on what any latent can save, bits per segment: the segment's tokens' cost
+    /// beyond what a latent token costs (`log2 vocab`), summed, as if the decoder then
+    /// predicted them for free; and the mean bits per segment with the empty latent.
+    pub bound: f64,
+    pub segment_bits: f64,
 }
 
 /// Trainable tensors with their Adam moments.
@@ -573,15 +582,18 @@ impl Trainer {
         self.evaluate()
     }
 
-    fn report(&mut self, ev: &Eval, what: &str) {
+    /// Logs an evaluation.
+    pub fn report(&mut self, ev: &Eval, what: &str) {
         let line = format!(
-            "{what}: bits/byte empty {:.4} heuristic {:.4} policy {:.4}; policy latent {:.2} tokens, kept in {:.1}% of segments",
+            "{what}: bits/byte empty {:.4} heuristic {:.4} policy {:.4}; heuristic latent saves {:.1} bits/segment, costs {:.1}; policy latent {:.2} tokens, kept in {:.1}% of segments",
             ev.empty_bpb,
             ev.heuristic_bpb,
             ev.policy_bpb,
+            ev.heuristic_saved,
+            ev.heuristic_cost,
             ev.policy_len,
             100.0 * ev.policy_kept
-        );
+        ) + &format!("; a latent could save at most {:.1} of {:.1} bits/segment", ev.bound, ev.segment_bits);
         self.say(&line);
     }
 
@@ -813,6 +825,7 @@ impl Trainer {
         }
         let mut ev = Eval::default();
         let mut bytes = 0usize;
+        let mut tried = 0f64;
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         for chunk in val.chunks(self.plan.batch.max(1)) {
             bytes += chunk.iter().flat_map(|e| &e.segment).map(|&t| self.tok.token_bytes(t).len()).sum::<usize>();
@@ -829,6 +842,14 @@ impl Trainer {
             let pb = self.bits_now(chunk, &pol)?;
             for i in 0..chunk.len() {
                 let e = self.latent_cost(&[]) + total(&empty, i);
+                let price = (self.cfg.vocab as f64).log2();
+                ev.bound += empty[i].iter().map(|&x| (f64::from(x) - price).max(0.0)).sum::<f64>();
+                ev.segment_bits += e;
+                if !heur[i].is_empty() {
+                    ev.heuristic_saved += total(&empty, i) - total(&hb, i);
+                    ev.heuristic_cost += self.latent_cost(&heur[i]);
+                    tried += 1.0;
+                }
                 ev.empty_bpb += e;
                 ev.heuristic_bpb += e.min(self.latent_cost(&heur[i]) + total(&hb, i));
                 let p = self.latent_cost(&pol[i]) + total(&pb, i);
@@ -843,6 +864,10 @@ impl Trainer {
         ev.policy_bpb /= bytes as f64;
         ev.policy_len /= n;
         ev.policy_kept /= n;
+        ev.bound /= n;
+        ev.segment_bits /= n;
+        ev.heuristic_saved /= tried.max(1.0);
+        ev.heuristic_cost /= tried.max(1.0);
         Ok(ev)
     }
 }
