@@ -306,12 +306,16 @@ impl ModelSet {
 
     /// The codec that compresses at `level`: the user's model, or the level's built-in one.
     fn for_level(&self, level: &Level) -> Result<&Codec> {
-        match self {
-            ModelSet::Custom(c) => Ok(c),
+        let codec = match self {
+            ModelSet::Custom(c) => c,
             ModelSet::Builtin(b) => {
-                b.get(level.model).with_context(|| format!("loading the built-in {} model", level.model.name()))
+                b.get(level.model).with_context(|| format!("loading the built-in {} model", level.model.name()))?
             }
+        };
+        if level.latent == Search::Policy && codec.policy.is_none() {
+            bail!("--latent policy: the model has no latent policy (train one with `s2s2s train model`)");
         }
+        Ok(codec)
     }
 
     /// What decoders look models up in.

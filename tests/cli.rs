@@ -177,6 +177,16 @@ fn builtin_model_round_trip() {
 }
 
 #[test]
+fn latent_searches_round_trip_and_a_missing_policy_is_refused() {
+    let text = "Qwertyuiop zxcvbnm, said Hjalmarsson to Oyelaran-Vukovic in Tbilisi. 1987-03-14\n".repeat(4);
+    let packed = s2s().args(["compress", "-T2", "--latent", "heuristic"]).write_stdin(text.clone()).assert().success().get_output().stdout.clone();
+    let out = s2s().arg("decompress").write_stdin(packed).assert().success().get_output().stdout.clone();
+    assert_eq!(out, text.as_bytes());
+    let err = s2s().args(["compress", "--latent", "policy"]).write_stdin(text).assert().code(1).get_output().stderr.clone();
+    assert!(String::from_utf8_lossy(&err).contains("no latent policy"));
+}
+
+#[test]
 fn every_level_round_trips_with_its_built_in_model() {
     let dir = TempDir::new().unwrap();
     let text = "Anarchism is a political philosophy that advocates self-governed societies.\n".repeat(20);
