@@ -34,7 +34,7 @@ fn current_sets() -> impl Iterator<Item = (&'static str, u8, Profile)> {
 /// bound (version 3).
 fn golden_options(version: u8, profile: Profile) -> Options {
     let (neural_block, max_block) = if version >= 3 { (100_000, 200_000) } else { (2048, 4096) };
-    Options { threads: 1, neural_block, max_block, streams_per_thread: 4, neural: NeuralUse::Always, profile }
+    Options { threads: 1, neural_block, max_block, streams_per_thread: 4, neural: NeuralUse::Always, profile, ..Options::default() }
 }
 
 fn original(name: &str) -> Vec<u8> {

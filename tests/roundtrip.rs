@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use s2s2s::container::Profile;
 use s2s2s::engine::Kernel;
+use s2s2s::latent::Search;
 use s2s2s::{compress, decompress, Codec, Model, NeuralUse, Options};
 
 fn tiny() -> &'static Codec {
@@ -17,7 +18,7 @@ fn tiny() -> &'static Codec {
 const PROFILES: [Profile; 3] = [Profile::Mixed, Profile::Neural, Profile::Adaptive];
 
 fn opts(threads: usize, neural_block: usize, streams: usize) -> Options {
-    Options { threads, neural_block, streams_per_thread: streams, max_block: 4096, neural: NeuralUse::Always, profile: Profile::Mixed }
+    Options { threads, neural_block, streams_per_thread: streams, max_block: 4096, neural: NeuralUse::Always, ..Options::default() }
 }
 
 fn with(profile: Profile, o: Options) -> Options {
@@ -73,6 +74,24 @@ fn output_is_independent_of_threads_and_batch_layout() {
         }
         assert_eq!(unpack(c, &reference, 1), data);
         assert_eq!(unpack(c, &reference, 2), data);
+    }
+}
+
+#[test]
+fn latent_searches_are_independent_of_threads_and_round_trip() {
+    // the tiny model fine-tuned with a latent policy by `s2s2s train model` (tests/train.rs's recipe)
+    let c = Codec::new(Model::load(Path::new("tests/data/tiny-latent")).unwrap()).unwrap();
+    assert!(c.policy.is_some());
+    let data = [text(6_000), (0..=255u8).collect(), text(2_000)].concat();
+    for latent in [Search::Heuristic, Search::Policy] {
+        let o = Options { latent, ..opts(1, 1000, 1) };
+        let mut reference = Vec::new();
+        let stats = s2s2s::compress(&c, &mut &data[..], &mut reference, &o, &|_| {}).unwrap();
+        assert!(stats.segments > 0 && stats.latent_segments <= stats.segments);
+        for (t, s) in [(2, 1), (2, 32), (3, 2)] {
+            assert_eq!(pack(&c, &data, &Options { threads: t, streams_per_thread: s, ..o.clone() }), reference, "{latent:?} threads {t}");
+        }
+        assert_eq!(unpack(&c, &reference, 2), data, "{latent:?}");
     }
 }
 

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use s2s2s::container::Profile;
+use s2s2s::latent::Search;
 use s2s2s::{Codec, Model, NeuralUse, Options};
 
 /// The tiny fixture model, from the repository root.
@@ -37,6 +38,7 @@ pub fn roundtrip(codec: &Codec, input: &[u8]) {
         streams_per_thread: 1 + usize::from(layout[0] >> 5),
         neural: [NeuralUse::Always, NeuralUse::Auto, NeuralUse::Never][usize::from(layout[0] >> 1) % 3],
         profile: [Profile::Mixed, Profile::Neural, Profile::Adaptive][usize::from(layout[1]) % 3],
+        latent: [Search::Off, Search::Heuristic][usize::from(layout[1] >> 7)],
     };
     let mut packed = Vec::new();
     s2s2s::compress(codec, &mut &data[..], &mut packed, &opts, &|_| {}).expect("compress");
