@@ -198,8 +198,8 @@ enum TrainCmd {
         output: PathBuf,
     },
     /// Pretrain by likelihood, bootstrap the latent (heuristic + imitation), then train the
-    /// latent policy by off-policy REINFORCE. Resumable: run again with the same RUN directory.
-    /// The model for `--model` is written to RUN/model.
+    /// latent policy by off-policy REINFORCE. Resumable: run again with the same RUN directory
+    /// (its plan.json then rules, not the flags). The model for `--model` is RUN/model.
     Model(TrainArgs),
 }
 

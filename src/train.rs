@@ -493,7 +493,8 @@ impl Trainer {
         let st = candle_core::safetensors::load(self.run.join("state.safetensors"), &self.dev)?;
         self.model.load_from("model", &st)?;
         self.policy.load_from("policy", &st)?;
-        self.say(&format!("resumed at {:?} step {}", self.progress.stage, self.progress.step));
+        let msg = format!("resumed at {:?} step {} with the plan in {}", self.progress.stage, self.progress.step, self.run.join("plan.json").display());
+        self.say(&msg);
         Ok(())
     }
 
