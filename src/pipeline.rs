@@ -822,6 +822,14 @@ mod tests {
     fn chosen_latents_never_cost_more_than_the_empty_one() {
         let c = tiny();
         let tokens: Vec<u32> = (0..200u32).map(|i| (i * 91 + i * i) % 320).collect();
+        let cfg = &c.engine.cfg;
+        // the heuristic must propose something, or there is nothing to choose between
+        let rows: Vec<latent::Row> = (0..tokens.len())
+            .step_by(cfg.segment)
+            .map(|s| (&tokens[s.saturating_sub(cfg.context)..s], &[][..], &tokens[s..(s + cfg.segment).min(tokens.len())]))
+            .collect();
+        let bits = latent::score(&c.engine, &rows);
+        assert!(rows.iter().zip(&bits).any(|(r, b)| !latent::heuristic(r.2, b, cfg.max_latent, cfg.vocab).is_empty()));
         let chosen = latent::choose(&c.engine, None, Search::Heuristic, &tokens);
         let empty = vec![Vec::new(); chosen.len()];
         let (with, decoded) = code_block(&c, &tokens, &chosen);
