@@ -210,10 +210,11 @@ struct TrainArgs {
     run: PathBuf,
     #[arg(long, default_value = "../shared/corpus")]
     corpus: PathBuf,
-    /// tokenizer.json (default: the built-in models' one, written to RUN/tokenizer.json).
+    /// tokenizer.json (default: the --init model's, else the built-in models' one).
     #[arg(long)]
     tokenizer: Option<PathBuf>,
-    /// Start from this model directory instead of from scratch (`builtin`: the default model).
+    /// Start from this model directory instead of from scratch (`builtin`: the default model);
+    /// its shape, segment, context and latent length then replace the flags'.
     #[arg(long, value_name = "DIR")]
     init: Option<PathBuf>,
     #[arg(long, default_value_t = 256)]
@@ -676,15 +677,14 @@ fn run(cli: Cli) -> Result<()> {
             let set = ModelSet::load(common)?;
             let threads = threads(common.threads);
             let mut configs: Vec<(String, Level)> = Vec::new();
+            let default = level::level(level::DEFAULT_LEVEL).expect("the default level exists");
             if *levels {
                 configs.extend((1..=9).map(|n| (format!("-{n}"), level::level(n).expect("levels 1-9"))));
             } else if *latents {
-                let default = level::level(level::DEFAULT_LEVEL).expect("the default level exists");
                 for (name, latent) in [("empty latent", Search::Off), ("heuristic latent", Search::Heuristic), ("policy latent", Search::Policy)] {
                     configs.push((name.into(), Level { latent, ..default }));
                 }
             } else {
-                let default = level::level(level::DEFAULT_LEVEL).expect("the default level exists");
                 let profiles: &[Profile] = if *ablation { &[Profile::Neural, Profile::Adaptive, Profile::Mixed] } else { &[Profile::Mixed] };
                 configs.extend(profiles.iter().map(|&profile| (profile.name().to_owned(), Level { profile, ..default })));
             }
@@ -730,14 +730,6 @@ fn run(cli: Cli) -> Result<()> {
 
 fn train_model(a: &TrainArgs, common: &Common) -> Result<()> {
     std::fs::create_dir_all(&a.run).with_context(|| format!("creating {}", a.run.display()))?;
-    let tokenizer = match &a.tokenizer {
-        Some(t) => t.clone(),
-        None => {
-            let t = a.run.join("tokenizer.json");
-            std::fs::write(&t, s2s2s::model::builtin_tokenizer()).with_context(|| format!("writing {}", t.display()))?;
-            t
-        }
-    };
     let init = match a.init.as_deref() {
         Some(p) if p == Path::new("builtin") => {
             let dir = a.run.join("init");
@@ -745,6 +737,16 @@ fn train_model(a: &TrainArgs, common: &Common) -> Result<()> {
             Some(dir)
         }
         other => other.map(Path::to_path_buf),
+    };
+    // a model keeps the tokenizer it was trained with
+    let tokenizer = match (&a.tokenizer, &init) {
+        (Some(t), _) => t.clone(),
+        (None, Some(dir)) => dir.join("tokenizer.json"),
+        (None, None) => {
+            let t = a.run.join("tokenizer.json");
+            std::fs::write(&t, s2s2s::model::builtin_tokenizer()).with_context(|| format!("writing {}", t.display()))?;
+            t
+        }
     };
     let shape = |d_model, n_heads, d_ff, enc_layers, dec_layers| s2s2s::train::Shape { d_model, n_heads, d_ff, enc_layers, dec_layers };
     let plan = s2s2s::train::Plan {

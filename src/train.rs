@@ -409,12 +409,9 @@ impl Trainer {
     pub fn open(run: &Path, plan: Plan) -> Result<Self> {
         std::fs::create_dir_all(run)?;
         let plan_path = run.join("plan.json");
-        let plan = match std::fs::read(&plan_path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(json_err)?,
-            Err(_) => {
-                write_atomic(&plan_path, serde_json::to_string_pretty(&plan).map_err(json_err)?.as_bytes())?;
-                plan
-            }
+        let (mut plan, new) = match std::fs::read(&plan_path) {
+            Ok(b) => (serde_json::from_slice::<Plan>(&b).map_err(json_err)?, false),
+            Err(_) => (plan, true),
         };
         let dev = Device::Cpu;
         let tok_json = std::fs::read_to_string(&plan.tokenizer)
@@ -453,6 +450,13 @@ impl Trainer {
                 (cfg, w)
             }
         };
+        // A model trained from another keeps its segment, context and latent length.
+        plan.segment = cfg.segment;
+        plan.context = cfg.context;
+        plan.max_latent = cfg.max_latent;
+        if new {
+            write_atomic(&plan_path, serde_json::to_string_pretty(&plan).map_err(json_err)?.as_bytes())?;
+        }
         let s = &plan.policy;
         let pcfg = Config {
             vocab: vocab + 1,

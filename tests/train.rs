@@ -63,6 +63,22 @@ fn a_trained_model_compresses_with_its_policy_and_training_is_deterministic() {
     train(&again, &data, &tok, "7");
     assert_eq!(weights(&run), weights(&again));
 
+    // Training on from a trained model keeps its tokenizer and its segment/context/latent sizes.
+    let onward = dir.path().join("onward");
+    s2s2s()
+        .args(["train", "model", "-T1", "--run"])
+        .arg(&onward)
+        .arg("--corpus")
+        .arg(&data)
+        .arg("--init")
+        .arg(&model)
+        .args(["--pretrain-steps", "0", "--imitate-steps", "2", "--rl-steps", "2", "--batch", "4", "--val-segments", "2"])
+        .assert()
+        .success();
+    let plan = std::fs::read_to_string(onward.join("plan.json")).unwrap();
+    assert!(plan.contains("\"segment\": 16") && plan.contains(&model.join("tokenizer.json").display().to_string()), "{plan}");
+    assert_eq!(std::fs::read(onward.join("model/tokenizer.json")).unwrap(), std::fs::read(&tok).unwrap());
+
     // The compressor uses the result: every latent search round-trips.
     let input = dir.path().join("input.txt");
     std::fs::write(&input, std::fs::read(data.join("prose.txt")).unwrap()[..20_000].to_vec()).unwrap();
