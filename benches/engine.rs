@@ -2,10 +2,11 @@
 //! built-in model, the adaptive models and mixer, the coder.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use s2s2s::coder::{Cdf, Encoder, SymbolCoder};
-use s2s2s::engine::Kernel;
-use s2s2s::mixer::ContextMix;
+use s2s2s::codec::coder::{Encoder, SymbolCoder};
+use s2s2s::engine::{Engine, Kernel};
 use s2s2s::model::Builtin;
+use s2s2s::numeric::quantize::Cdf;
+use s2s2s::predict::mixer::ContextMix;
 
 fn kernels(c: &mut Criterion) {
     let (rows, inp, out) = (32, 256, 4096);
@@ -15,7 +16,7 @@ fn kernels(c: &mut Criterion) {
     let mut g = c.benchmark_group("matmul_32x256x4096");
     g.throughput(Throughput::Elements((rows * inp * out) as u64));
     for k in Kernel::available() {
-        g.bench_function(format!("{k:?}"), |b| b.iter(|| k.matmul(&x, rows, &w, inp, out, &mut y)));
+        g.bench_function(k.name(), |b| b.iter(|| k.matmul(&x, rows, &w, inp, out, &mut y)));
     }
     g.finish();
 }
@@ -23,7 +24,7 @@ fn kernels(c: &mut Criterion) {
 fn step(c: &mut Criterion) {
     for which in Builtin::ALL {
         let model = which.load().expect("built-in model");
-        let engine = model.engine(Kernel::detect()).expect("engine");
+        let engine = Engine::new(&model.weights, Kernel::detect());
         let ctx: Vec<u32> = (0..128).map(|i| (i * 31 % 4000) as u32).collect();
         let mut g = c.benchmark_group(format!("decoder_step_{}", which.name()));
         for streams in [1usize, 8, 32] {
@@ -59,7 +60,7 @@ fn mixer(c: &mut Criterion) {
     let text: Vec<u32> = (0..4096u32).map(|i| (i * i + 7 * i) % 97).collect();
     for &t in &text {
         mix.predict(None, 4096, &mut cdf);
-        mix.update(None, t, &cdf);
+        mix.update(None, t);
     }
     let mut i = 0;
     c.bench_function("adaptive_predict_update", |b| {
@@ -67,7 +68,7 @@ fn mixer(c: &mut Criterion) {
             let t = text[i % text.len()];
             i += 1;
             mix.predict(None, 4096, &mut cdf);
-            mix.update(None, t, &cdf);
+            mix.update(None, t);
         })
     });
 }

@@ -1,35 +1,45 @@
-//! The library's error type.
+//! The library's error type: one `#[non_exhaustive]` enum per layer, wrapped by [`Error`].
+//!
+//! Messages describe what is wrong with the data or the model, never which command-line flag
+//! to use: the CLI adds such hints.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
 
 use thiserror::Error;
 
+pub use crate::codec::CodingError;
+pub use crate::format::FormatError;
+pub use crate::model::ModelError;
+
 /// Everything that can go wrong in the library.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-    #[error("tokenizer error: {0}")]
-    Tokenizer(String),
-    #[error("model error: {0}")]
-    Model(String),
-    #[error("not an s2s2s file (bad magic)")]
-    BadMagic,
-    #[error("unsupported format version {0} (this build reads versions {oldest} to {newest}); a newer s2s2s may read it", oldest = crate::container::OLDEST_VERSION, newest = crate::container::VERSION)]
-    UnsupportedVersion(u8),
-    #[error("unsupported numeric profile {0} (this build reads profiles 1 to {p}); a newer s2s2s may read it", p = crate::container::Profile::LATEST)]
-    UnsupportedProfile(u8),
-    #[error("file was made with model {found}, but the loaded model is {expected}; pass --model with the right one")]
-    WrongModel { found: String, expected: String },
-    #[error("corrupt input: {0}")]
-    Corrupt(&'static str),
-    #[error("checksum mismatch in {0}: the data is corrupt")]
-    Checksum(&'static str),
-    #[error("truncated input: {0}")]
-    Truncated(&'static str),
+    /// An I/O error on a named file.
+    #[error("{}: {source}", path.display())]
+    File { path: PathBuf, source: std::io::Error },
+    /// The container is malformed, truncated or fails a checksum.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// A model cannot be loaded, does not fit, or is not the one a file needs.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A coded payload does not decode.
+    #[error(transparent)]
+    Coding(#[from] CodingError),
+    /// Training failed (bad corpus, a numerical failure of the training backend).
+    #[error("training: {0}")]
+    Train(String),
 }
 
-impl From<candle_core::Error> for Error {
-    fn from(e: candle_core::Error) -> Self {
-        Error::Model(e.to_string())
+impl Error {
+    /// An I/O error on `path`.
+    pub fn file(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::File { path: path.into(), source }
     }
 }
 

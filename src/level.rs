@@ -4,8 +4,10 @@
 //! more of the file to learn from but leave fewer blocks to run in parallel. A decoder needs
 //! nothing but the file: the profile, model identity and block lengths are all recorded in it.
 
-use crate::container::Profile;
-use crate::latent::Search;
+#![forbid(unsafe_code)]
+
+use crate::codec::latent::LatentSearch;
+use crate::format::Profile;
 use crate::model::Builtin;
 use crate::pipeline::Options;
 
@@ -19,33 +21,43 @@ pub struct Level {
     /// Target size of a neural block in bytes.
     pub block: usize,
     /// How each segment's latent is chosen.
-    pub latent: Search,
+    pub latent: LatentSearch,
 }
 
 const KIB: usize = 1 << 10;
 
 /// Levels 1 to 9.
 pub const LEVELS: [Level; 9] = [
-    Level { profile: Profile::Adaptive, model: Builtin::Small, block: 64 * KIB, latent: Search::Off },
-    Level { profile: Profile::Adaptive, model: Builtin::Small, block: 1024 * KIB, latent: Search::Off },
-    Level { profile: Profile::Mixed, model: Builtin::Small, block: 64 * KIB, latent: Search::Off },
-    Level { profile: Profile::Mixed, model: Builtin::Small, block: 256 * KIB, latent: Search::Off },
-    Level { profile: Profile::Mixed, model: Builtin::Small, block: 1024 * KIB, latent: Search::Off },
-    Level { profile: Profile::Mixed, model: Builtin::Default, block: 64 * KIB, latent: Search::Off },
-    Level { profile: Profile::Mixed, model: Builtin::Default, block: 128 * KIB, latent: Search::Off },
-    Level { profile: Profile::Mixed, model: Builtin::Default, block: 256 * KIB, latent: Search::Off },
-    Level { profile: Profile::Mixed, model: Builtin::Default, block: 1024 * KIB, latent: Search::Off },
+    Level { profile: Profile::Adaptive, model: Builtin::Small, block: 64 * KIB, latent: LatentSearch::Off },
+    Level { profile: Profile::Adaptive, model: Builtin::Small, block: 1024 * KIB, latent: LatentSearch::Off },
+    Level { profile: Profile::Mixed, model: Builtin::Small, block: 64 * KIB, latent: LatentSearch::Off },
+    Level { profile: Profile::Mixed, model: Builtin::Small, block: 256 * KIB, latent: LatentSearch::Off },
+    Level { profile: Profile::Mixed, model: Builtin::Small, block: 1024 * KIB, latent: LatentSearch::Off },
+    Level { profile: Profile::Mixed, model: Builtin::Default, block: 64 * KIB, latent: LatentSearch::Off },
+    Level { profile: Profile::Mixed, model: Builtin::Default, block: 128 * KIB, latent: LatentSearch::Off },
+    Level { profile: Profile::Mixed, model: Builtin::Default, block: 256 * KIB, latent: LatentSearch::Off },
+    Level { profile: Profile::Mixed, model: Builtin::Default, block: 1024 * KIB, latent: LatentSearch::Off },
 ];
 
 /// The level used when none is given.
 pub const DEFAULT_LEVEL: u8 = 6;
 
-/// The configuration of level `n` (1 to 9).
-pub fn level(n: u8) -> Option<Level> {
-    LEVELS.get(usize::from(n).checked_sub(1)?).copied()
-}
-
 impl Level {
+    /// The configuration of level `n` (1 to 9).
+    pub fn get(n: u8) -> Option<Level> {
+        LEVELS.get(usize::from(n).checked_sub(1)?).copied()
+    }
+
+    /// This level with any of its settings replaced.
+    pub fn with_overrides(self, profile: Option<Profile>, block: Option<usize>, latent: Option<LatentSearch>) -> Level {
+        Level {
+            profile: profile.unwrap_or(self.profile),
+            block: block.unwrap_or(self.block),
+            latent: latent.unwrap_or(self.latent),
+            ..self
+        }
+    }
+
     /// Compression options for this level on `threads` threads.
     pub fn options(&self, threads: usize) -> Options {
         Options { threads, profile: self.profile, neural_block: self.block, latent: self.latent, ..Options::default() }
@@ -55,12 +67,12 @@ impl Level {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::MAX_NEURAL_BLOCK;
+    use crate::format::MAX_NEURAL_BLOCK;
 
     #[test]
     fn levels_are_valid_and_ordered_by_model_cost() {
-        assert!(level(DEFAULT_LEVEL).is_some());
-        assert!(level(0).is_none() && level(10).is_none());
+        assert!(Level::get(DEFAULT_LEVEL).is_some());
+        assert!(Level::get(0).is_none() && Level::get(10).is_none());
         for (i, l) in LEVELS.iter().enumerate() {
             assert!(l.block >= 1 << 12 && l.block <= MAX_NEURAL_BLOCK as usize, "level {}", i + 1);
         }

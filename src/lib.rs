@@ -1,26 +1,38 @@
 //! s2s2s: lossless compression with a T5 encoder-decoder, a discrete latent and range coding.
 //!
-//! Modules follow the data path: [`tokenizer`] (bytes to tokens), [`model`] (config, weights,
-//! candle reference network), [`engine`] (the deterministic inference that coding runs),
-//! [`adaptive`] and [`mixer`] (statistics of the block itself, mixed with the
-//! network's prediction), [`coder`] (quantised distributions and the range coder), [`container`] (the `.s2s` format),
-//! [`pipeline`] (blocks, threads, compress/decompress), [`bench`], [`corpus`] and [`train`].
+//! The supported API is re-exported here: [`compress`], [`decompress`], [`analyse`] and
+//! [`inspect`], with [`Options`] and [`Level`] for settings, [`ModelRegistry`] (the built-in
+//! networks or a model directory) and [`PreparedModel`] for models, [`Stats`] for results and
+//! [`Error`]. The modules follow the data path and the format:
+//!
+//! * [`tokenizer`]: bytes to tokens and back;
+//! * [`model`]: config, tensor schema, input layouts, weights files, built-in networks, lookup;
+//! * [`engine`]: the deterministic inference coding runs (its `kernels` hold the only `unsafe`);
+//! * [`predict`]: the adaptive models of the block itself, mixed with the network;
+//! * [`numeric`]: the arithmetic that defines the coded bits (frozen: see its doc);
+//! * [`codec`]: the symmetric coding loop, segments, latents, the range coder;
+//! * [`format`]: the `.s2s` container;
+//! * [`pipeline`]: blocks, batches and threads, both directions;
+//! * `train` (feature `train`): the trainer and its corpus split.
 
-pub mod adaptive;
-pub mod bench;
-pub mod coder;
-pub mod container;
-pub mod corpus;
+#![deny(unsafe_code)]
+
+pub mod codec;
 pub mod engine;
 pub mod error;
-pub mod latent;
+pub mod format;
 pub mod level;
-pub mod mixer;
 pub mod model;
+pub mod numeric;
 pub mod pipeline;
+pub mod predict;
 pub mod tokenizer;
+#[cfg(feature = "train")]
 pub mod train;
 
+pub use codec::latent::LatentSearch;
 pub use error::{Error, Result};
-pub use model::Model;
-pub use pipeline::{analyse, compress, decompress, inspect, Codec, NeuralUse, Options, Stats};
+pub use format::Profile;
+pub use level::Level;
+pub use model::{Builtin, Model, ModelId, ModelRegistry, ModelResolver, PreparedModel};
+pub use pipeline::{analyse, compress, decompress, inspect, NeuralUse, Options, Stats};

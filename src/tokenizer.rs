@@ -4,15 +4,18 @@
 //! single-byte token. Decoding never goes through `Tokenizer::decode` (which ends in
 //! `from_utf8_lossy`): every id maps to its exact bytes through our own table.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::normalizers::NormalizerWrapper;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::processors::PostProcessorWrapper;
 use tokenizers::{Tokenizer, TokenizerBuilder, TokenizerImpl};
 
-use crate::error::{Error, Result};
+use crate::codec::CodingError;
+use crate::model::ModelError;
 
 /// A byte-level BPE tokenizer with an exact inverse.
 pub struct ByteTokenizer {
@@ -47,7 +50,7 @@ fn bytes_to_chars() -> [char; 256] {
 
 impl ByteTokenizer {
     /// Trains a byte-level BPE with `vocab_size` tokens (at least 256) on the given texts.
-    pub fn train<I, S>(texts: I, vocab_size: usize) -> Result<Self>
+    pub fn train<I, S>(texts: I, vocab_size: usize) -> Result<Self, ModelError>
     where
         I: Iterator<Item = S> + Send,
         S: AsRef<str> + Send,
@@ -59,33 +62,26 @@ impl ByteTokenizer {
             .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
             .max_token_length(Some(16))
             .build();
-        let mut tok: TokenizerImpl<
-            BPE,
-            NormalizerWrapper,
-            ByteLevel,
-            PostProcessorWrapper,
-            ByteLevel,
-        > = TokenizerBuilder::new()
+        let mut tok: TokenizerImpl<BPE, NormalizerWrapper, ByteLevel, PostProcessorWrapper, ByteLevel> = TokenizerBuilder::new()
             .with_model(BPE::default())
             .with_pre_tokenizer(Some(byte_level()))
             .with_decoder(Some(byte_level()))
             .build()
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        tok.train(&mut trainer, texts)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+            .map_err(|e| ModelError::Tokenizer { reason: e.to_string() })?;
+        tok.train(&mut trainer, texts).map_err(|e| ModelError::Tokenizer { reason: e.to_string() })?;
         let tokenizer: Tokenizer = tok.into();
         Self::from_tokenizer(tokenizer)
     }
 
     /// Loads a tokenizer from its `tokenizer.json` bytes.
-    pub fn from_json(json: &[u8]) -> Result<Self> {
-        let inner = Tokenizer::from_bytes(json).map_err(|e| Error::Tokenizer(e.to_string()))?;
+    pub fn from_json(json: &[u8]) -> Result<Self, ModelError> {
+        let inner = Tokenizer::from_bytes(json).map_err(|e| ModelError::Tokenizer { reason: e.to_string() })?;
         Self::from_tokenizer(inner)
     }
 
-    fn from_tokenizer(inner: Tokenizer) -> Result<Self> {
+    fn from_tokenizer(inner: Tokenizer) -> Result<Self, ModelError> {
         if !inner.get_added_tokens_decoder().is_empty() {
-            return Err(Error::Tokenizer("special tokens are not allowed".into()));
+            return Err(ModelError::Tokenizer { reason: "special tokens are not allowed".into() });
         }
         let vocab: HashMap<String, u32> = inner.get_vocab(false);
         let mut char_to_byte = HashMap::new();
@@ -95,31 +91,28 @@ impl ByteTokenizer {
         }
         let mut token_bytes = vec![Vec::new(); vocab.len()];
         for (s, &id) in &vocab {
-            let slot = token_bytes
-                .get_mut(id as usize)
-                .ok_or_else(|| Error::Tokenizer(format!("token id {id} out of range")))?;
+            let slot =
+                token_bytes.get_mut(id as usize).ok_or_else(|| ModelError::Tokenizer { reason: format!("token id {id} out of range") })?;
             for c in s.chars() {
-                let b = char_to_byte
-                    .get(&c)
-                    .ok_or_else(|| Error::Tokenizer(format!("token {s:?} is not byte-level")))?;
+                let b = char_to_byte.get(&c).ok_or_else(|| ModelError::Tokenizer { reason: format!("token {s:?} is not byte-level") })?;
                 slot.push(*b);
             }
         }
         let mut byte_token = [0u32; 256];
         for (b, c) in b2c.iter().enumerate() {
-            byte_token[b] = *vocab.get(&c.to_string()).ok_or_else(|| {
-                Error::Tokenizer(format!("byte {b:#04x} has no single-byte token"))
-            })?;
+            byte_token[b] = *vocab
+                .get(&c.to_string())
+                .ok_or_else(|| ModelError::Tokenizer { reason: format!("byte {b:#04x} has no single-byte token") })?;
         }
         if token_bytes.iter().any(|t| t.is_empty()) {
-            return Err(Error::Tokenizer("vocabulary ids are not contiguous".into()));
+            return Err(ModelError::Tokenizer { reason: "vocabulary ids are not contiguous".into() });
         }
         Ok(Self { inner, byte_token, token_bytes })
     }
 
     /// The `tokenizer.json` text.
-    pub fn to_json(&self) -> Result<String> {
-        self.inner.to_string(false).map_err(|e| Error::Tokenizer(e.to_string()))
+    pub fn to_json(&self) -> Result<String, ModelError> {
+        self.inner.to_string(false).map_err(|e| ModelError::Tokenizer { reason: e.to_string() })
     }
 
     /// Number of token ids.
@@ -128,15 +121,12 @@ impl ByteTokenizer {
     }
 
     /// Splits any bytes into token ids; `decode` gives the bytes back exactly.
-    pub fn encode(&self, bytes: &[u8]) -> Result<Vec<u32>> {
+    pub fn encode(&self, bytes: &[u8]) -> Result<Vec<u32>, ModelError> {
         let mut ids = Vec::with_capacity(bytes.len() / 3 + 1);
         for chunk in bytes.utf8_chunks() {
             let valid = chunk.valid();
             if !valid.is_empty() {
-                let enc = self
-                    .inner
-                    .encode_fast(valid, false)
-                    .map_err(|e| Error::Tokenizer(e.to_string()))?;
+                let enc = self.inner.encode_fast(valid, false).map_err(|e| ModelError::Tokenizer { reason: e.to_string() })?;
                 ids.extend_from_slice(enc.get_ids());
             }
             ids.extend(chunk.invalid().iter().map(|&b| self.byte_token[b as usize]));
@@ -145,12 +135,9 @@ impl ByteTokenizer {
     }
 
     /// Appends the bytes of `ids` to `out`; errors on an id outside the vocabulary.
-    pub fn decode_into(&self, ids: &[u32], out: &mut Vec<u8>) -> Result<()> {
+    pub fn decode_into(&self, ids: &[u32], out: &mut Vec<u8>) -> Result<(), CodingError> {
         for &id in ids {
-            let t = self
-                .token_bytes
-                .get(id as usize)
-                .ok_or(Error::Corrupt("token id outside the vocabulary"))?;
+            let t = self.token_bytes.get(id as usize).ok_or(CodingError::TokenOutOfRange { id })?;
             out.extend_from_slice(t);
         }
         Ok(())

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use s2s2s::{compress, decompress, Codec, Model, Options};
+use s2s2s::{compress, decompress, Model, Options, PreparedModel};
 
 fn peak_rss_mib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -50,7 +50,7 @@ impl std::io::Write for Counter {
 
 #[test]
 fn a_large_stream_is_coded_in_bounded_memory() {
-    let codec = Codec::new(Model::load(Path::new("tests/data/tiny")).unwrap()).unwrap();
+    let codec = PreparedModel::new(Model::load(Path::new("tests/data/tiny")).unwrap()).unwrap();
     let size = 512u64 << 20;
     let before = peak_rss_mib();
     let mut packed = Vec::new();

@@ -9,8 +9,8 @@ use libfuzzer_sys::fuzz_target;
 
 mod shared;
 
-fn tiny() -> &'static s2s2s::Codec {
-    static C: OnceLock<s2s2s::Codec> = OnceLock::new();
+fn tiny() -> &'static s2s2s::PreparedModel {
+    static C: OnceLock<s2s2s::PreparedModel> = OnceLock::new();
     C.get_or_init(|| shared::tiny_model(&Path::new(env!("CARGO_MANIFEST_DIR")).join("..")))
 }
 

@@ -5,13 +5,13 @@
 
 use std::path::Path;
 
-use s2s2s::container::Profile;
-use s2s2s::latent::Search;
-use s2s2s::{Codec, Model, NeuralUse, Options};
+use s2s2s::LatentSearch as Search;
+use s2s2s::Profile;
+use s2s2s::{Model, NeuralUse, Options, PreparedModel};
 
 /// The tiny fixture model, from the repository root.
-pub fn tiny_model(root: &Path) -> Codec {
-    Codec::new(Model::load(&root.join("tests/data/tiny")).expect("fixture model")).expect("codec")
+pub fn tiny_model(root: &Path) -> PreparedModel {
+    PreparedModel::new(Model::load(&root.join("tests/data/tiny")).expect("fixture model")).expect("codec")
 }
 
 /// Container parsing: arbitrary bytes parse or fail cleanly.
@@ -20,13 +20,13 @@ pub fn container(data: &[u8]) -> s2s2s::Result<s2s2s::Stats> {
 }
 
 /// Decompression of arbitrary bytes: an error or data, never a crash or unbounded work.
-pub fn decompress(codec: &Codec, data: &[u8]) -> s2s2s::Result<s2s2s::Stats> {
+pub fn decompress(codec: &PreparedModel, data: &[u8]) -> s2s2s::Result<s2s2s::Stats> {
     s2s2s::decompress(codec, &mut &data[..], Some(&mut std::io::sink()), 1, &|_| {})
 }
 
 /// Compress arbitrary bytes (layout, threads and model use chosen by the first two bytes),
 /// decompress, and require the input back.
-pub fn roundtrip(codec: &Codec, input: &[u8]) {
+pub fn roundtrip(codec: &PreparedModel, input: &[u8]) {
     let (layout, data) = match input {
         [a, b, rest @ ..] => ([*a, *b], rest),
         _ => ([0, 0], input),

@@ -1,0 +1,81 @@
+//! `bench`: s2s2s beside the reference compressors, in one run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use s2s2s::level::DEFAULT_LEVEL;
+use s2s2s::{LatentSearch, Level, Profile};
+
+use super::super::args::Common;
+use super::super::bench::{bench_file, latent_table, summary, table, Setup};
+use super::super::{registry, threads};
+
+/// Which s2s2s configurations a benchmark measures.
+pub enum Matrix {
+    /// The default level.
+    Default,
+    /// Every numeric profile at the default level (the mixer's ablation).
+    Profiles,
+    /// Levels 1 to 9.
+    Levels,
+    /// The default level with each latent search.
+    Latents,
+}
+
+impl Matrix {
+    pub fn of(ablation: bool, levels: bool, latents: bool) -> Self {
+        match (ablation, levels, latents) {
+            (true, _, _) => Matrix::Profiles,
+            (_, true, _) => Matrix::Levels,
+            (_, _, true) => Matrix::Latents,
+            _ => Matrix::Default,
+        }
+    }
+
+    /// The configurations, each with its row label.
+    fn configs(&self) -> Vec<(String, Level)> {
+        let default = Level::get(DEFAULT_LEVEL).expect("the default level exists");
+        match self {
+            Matrix::Default => vec![(Profile::Mixed.name().to_owned(), default)],
+            Matrix::Profiles => [Profile::Neural, Profile::Adaptive, Profile::Mixed]
+                .iter()
+                .map(|&p| (p.name().to_owned(), Level { profile: p, ..default }))
+                .collect(),
+            Matrix::Levels => (1..=9).map(|n| (format!("-{n}"), Level::get(n).expect("levels 1-9"))).collect(),
+            Matrix::Latents => [
+                ("empty latent", LatentSearch::Off),
+                ("heuristic latent", LatentSearch::Heuristic),
+                ("policy latent", LatentSearch::Policy),
+            ]
+            .into_iter()
+            .map(|(name, latent)| (name.to_owned(), Level { latent, ..default }))
+            .collect(),
+        }
+    }
+}
+
+pub fn run(common: &Common, files: &[PathBuf], matrix: Matrix) -> Result<ExitCode> {
+    if files.is_empty() {
+        bail!("bench needs at least one file");
+    }
+    let registry = registry(common)?;
+    let threads = threads(common.threads);
+    let setups = matrix
+        .configs()
+        .into_iter()
+        .map(|(name, l)| Ok(Setup { name: format!("s2s2s {name} -T{threads}"), model: registry.for_level(&l)?, opts: l.options(threads) }))
+        .collect::<Result<Vec<_>>>()?;
+    let mut rows = Vec::new();
+    for f in files {
+        rows.extend(bench_file(f, &setups).with_context(|| f.display().to_string())?);
+    }
+    print!("{}", table(&rows));
+    if matches!(matrix, Matrix::Latents) {
+        print!("\n{}", latent_table(&rows));
+    }
+    if files.len() > 1 || setups.len() > 1 {
+        print!("\n{}", summary(&rows));
+    }
+    Ok(ExitCode::SUCCESS)
+}

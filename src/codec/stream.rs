@@ -1,0 +1,293 @@
+//! A block's token stream coded (or decoded) in lockstep with other blocks: per segment, the
+//! latent and then each token under the network's prediction mixed with the block's adaptive
+//! models. One loop serves both directions through [`SymbolCoder`], so the encoder and decoder
+//! cannot drift apart. Normative: this loop's order of coding is the format.
+
+use super::coder::SymbolCoder;
+use super::latent::LATENT_FLAG_PROB;
+use super::segments::{context_range, index, next_start, segment_len};
+use super::CodingError;
+use crate::engine::{Engine, StreamState};
+use crate::format::Profile;
+use crate::numeric::quantize::Cdf;
+use crate::predict::mixer::{ContextMix, COMPONENTS};
+
+/// Per-segment counts of one block.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SegmentCounts {
+    pub all: u32,
+    pub with_latent: u32,
+    /// Segments greedy decoding reproduces exactly.
+    pub exact: u32,
+}
+
+/// One block's token stream being coded or decoded in lockstep with others.
+pub struct BlockStream<C> {
+    /// The block's tokens: given when encoding, the tokens decoded so far when decoding.
+    tokens: Vec<u32>,
+    n: usize,
+    coder: C,
+    mismatches: u32,
+    latent_tokens: u32,
+    /// Latent of each segment (encoding; decoding reads them from the stream).
+    latents: Vec<Vec<u32>>,
+    segments: SegmentCounts,
+    /// Mismatches when the current segment started.
+    seg_mismatches: u32,
+    seg_start: usize,
+    seg_len: usize,
+    state: Option<StreamState>,
+    /// Adaptive models and mixer (profiles other than `Neural`).
+    mix: Option<Box<ContextMix>>,
+    /// Bits saved per mixture component, when analysing.
+    saved: Option<[f64; COMPONENTS.len()]>,
+}
+
+impl<C: SymbolCoder> BlockStream<C> {
+    /// A stream of `n` tokens: `tokens` holds them when encoding and is empty when decoding.
+    pub fn new(tokens: Vec<u32>, n: usize, coder: C, profile: Profile) -> Self {
+        let mix = (profile != Profile::Neural).then(Box::default);
+        Self {
+            tokens,
+            n,
+            coder,
+            mismatches: 0,
+            latent_tokens: 0,
+            latents: Vec::new(),
+            segments: SegmentCounts::default(),
+            seg_mismatches: 0,
+            seg_start: 0,
+            seg_len: 0,
+            state: None,
+            mix,
+            saved: None,
+        }
+    }
+
+    /// Sets the latent of each segment (encoding).
+    pub fn with_latents(mut self, latents: Vec<Vec<u32>>) -> Self {
+        self.latents = latents;
+        self
+    }
+
+    /// Also measures what each mixture component saves (analysis; no effect on the coding).
+    pub fn analysing(mut self) -> Self {
+        if self.mix.is_some() {
+            self.saved = Some([0.0; COMPONENTS.len()]);
+        }
+        self
+    }
+
+    /// The tokens (all of them once the stream is done).
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    /// The coder, to finish it.
+    pub fn into_coder(self) -> C {
+        self.coder
+    }
+
+    /// Tokens greedy decoding gets wrong, and latent tokens coded.
+    pub fn counts(&self) -> (u32, u32, SegmentCounts) {
+        (self.mismatches, self.latent_tokens, self.segments)
+    }
+
+    /// Bits each mixture component saved, when analysing.
+    pub fn saved(&self) -> Option<[f64; COMPONENTS.len()]> {
+        self.saved
+    }
+
+    /// Learns the coded token; when analysing, first measures what each component saved on it.
+    fn learn(&mut self, logits: Option<&[f32]>, token: u32) {
+        if let Some(m) = self.mix.as_mut() {
+            if let Some(saved) = self.saved.as_mut() {
+                m.leave_one_out(logits, token, saved);
+            }
+            m.update(logits, token);
+        }
+    }
+
+    /// Codes (or decodes) token `idx` under `cdf`, keeping the decoded history.
+    fn code_token(&mut self, idx: usize, cdf: &Cdf) -> Result<u32, CodingError> {
+        let want = self.tokens.get(idx).copied().unwrap_or(0);
+        let got = self.coder.code(cdf, want)?;
+        if idx == self.tokens.len() {
+            self.tokens.push(got);
+        }
+        if got != cdf.argmax {
+            self.mismatches += 1;
+        }
+        Ok(got)
+    }
+
+    /// Codes the next segment's latent and returns its encoder input (context, latent).
+    fn begin_segment(&mut self, cdf: &mut Cdf, engine: &Engine) -> Result<(Vec<u32>, Vec<u32>), CodingError> {
+        let cfg = engine.config();
+        let want = self.latents.get(index(self.seg_start, cfg.segment)).map_or(&[][..], Vec::as_slice);
+        let latent = code_latent(&mut self.coder, cdf, want, cfg.max_latent, cfg.vocab)?;
+        self.latent_tokens += latent.len() as u32;
+        self.segments.all += 1;
+        self.segments.with_latent += u32::from(!latent.is_empty());
+        self.seg_mismatches = self.mismatches;
+        self.seg_len = segment_len(self.seg_start, self.n, cfg.segment);
+        Ok((self.tokens[context_range(self.seg_start, cfg.context)].to_vec(), latent))
+    }
+
+    /// The decoder input of the next step: BOS, then the segment's tokens so far.
+    fn next_input(&self, engine: &Engine) -> u32 {
+        match self.state.as_ref().map_or(0, StreamState::pos) {
+            0 => engine.config().bos_id(),
+            pos => self.tokens[self.seg_start + pos - 1],
+        }
+    }
+
+    /// Codes the token the step just predicted (`row`: its logits); ends the segment after its
+    /// last token.
+    fn code_step(&mut self, row: &[f32], cdf: &mut Cdf, engine: &Engine) -> Result<(), CodingError> {
+        let pos = self.state.as_ref().map_or(0, StreamState::pos);
+        match self.mix.as_mut() {
+            Some(m) => m.predict(Some(row), row.len(), cdf),
+            None => cdf.from_logits(row),
+        }
+        let got = self.code_token(self.seg_start + pos - 1, cdf)?;
+        self.learn(Some(row), got);
+        if pos == self.seg_len {
+            self.segments.exact += u32::from(self.mismatches == self.seg_mismatches);
+            self.state = None;
+            self.seg_start = next_start(self.seg_start, engine.config().segment);
+        }
+        Ok(())
+    }
+}
+
+/// Codes the latent of a segment: a flag, then (if set) its length and tokens, uniformly.
+fn code_latent<C: SymbolCoder>(coder: &mut C, cdf: &mut Cdf, latent: &[u32], max: usize, vocab: usize) -> Result<Vec<u32>, CodingError> {
+    cdf.binary(LATENT_FLAG_PROB);
+    if coder.code(cdf, u32::from(!latent.is_empty()))? == 0 || max == 0 {
+        return Ok(Vec::new());
+    }
+    cdf.uniform(max);
+    let len = coder.code(cdf, latent.len().saturating_sub(1) as u32)? as usize + 1;
+    cdf.uniform(vocab);
+    (0..len).map(|i| coder.code(cdf, latent.get(i).copied().unwrap_or(0))).collect()
+}
+
+/// Codes blocks with the adaptive models alone (profile `Adaptive`): no network, no latents.
+fn code_adaptive<C: SymbolCoder>(vocab: usize, streams: &mut [BlockStream<C>]) -> Result<(), CodingError> {
+    let mut cdf = Cdf::default();
+    for s in streams {
+        for idx in 0..s.n {
+            s.mix.get_or_insert_default().predict(None, vocab, &mut cdf);
+            let got = s.code_token(idx, &cdf)?;
+            s.learn(None, got);
+        }
+    }
+    Ok(())
+}
+
+/// Runs the network over several blocks in lockstep, coding (or decoding) every token.
+pub fn code_in_lockstep<C: SymbolCoder>(engine: &Engine, profile: Profile, streams: &mut [BlockStream<C>]) -> Result<(), CodingError> {
+    let vocab = engine.config().vocab;
+    if profile == Profile::Adaptive {
+        return code_adaptive(vocab, streams);
+    }
+    let mut cdf = Cdf::default();
+    let mut logits = Vec::new();
+    loop {
+        let mut starts = Vec::new();
+        for (i, s) in streams.iter_mut().enumerate() {
+            if s.state.is_none() && s.seg_start < s.n {
+                starts.push((i, s.begin_segment(&mut cdf, engine)?));
+            }
+        }
+        if !starts.is_empty() {
+            let inputs: Vec<(&[u32], &[u32])> = starts.iter().map(|(_, (c, l))| (c.as_slice(), l.as_slice())).collect();
+            for ((i, _), state) in starts.iter().zip(engine.begin_segments(&inputs)) {
+                streams[*i].state = Some(state);
+            }
+        }
+        let mut active: Vec<&mut BlockStream<C>> = streams.iter_mut().filter(|s| s.state.is_some()).collect();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let inputs: Vec<u32> = active.iter().map(|s| s.next_input(engine)).collect();
+        let mut states: Vec<&mut StreamState> = active.iter_mut().filter_map(|s| s.state.as_mut()).collect();
+        engine.step(&mut states, &inputs, &mut logits);
+        for (r, s) in active.iter_mut().enumerate() {
+            s.code_step(&logits[r * vocab..(r + 1) * vocab], &mut cdf, engine)?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::coder::{Decoder, Encoder};
+    use crate::codec::latent::{self, LatentSearch, Row};
+    use crate::codec::segments::segments;
+    use crate::model::{Model, PreparedModel};
+
+    fn tiny() -> PreparedModel {
+        PreparedModel::new(Model::load(std::path::Path::new("tests/data/tiny")).unwrap()).unwrap()
+    }
+
+    /// Codes one block with the given latent per segment; returns the payload and the decoded tokens.
+    fn code_block(m: &PreparedModel, tokens: &[u32], latents: &[Vec<u32>]) -> (Vec<u8>, Vec<u32>) {
+        let mut s = BlockStream::new(tokens.to_vec(), tokens.len(), Encoder::default(), Profile::Neural).with_latents(latents.to_vec());
+        code_in_lockstep(m.engine(), Profile::Neural, std::slice::from_mut(&mut s)).unwrap();
+        let payload = s.into_coder().finish();
+        let mut back = BlockStream::new(Vec::new(), tokens.len(), Decoder::new(&payload).unwrap(), Profile::Neural);
+        code_in_lockstep(m.engine(), Profile::Neural, std::slice::from_mut(&mut back)).unwrap();
+        (payload, back.tokens)
+    }
+
+    #[test]
+    fn the_reward_is_what_the_coder_spends() {
+        let m = tiny();
+        let cfg = m.engine().config().clone();
+        let tokens: Vec<u32> = (0..5 * cfg.segment as u32 + 3).map(|i| (i * 37 + i / 7) % 300).collect();
+        let segs: Vec<_> = segments(&tokens, cfg.segment, cfg.context).collect();
+        let latents: Vec<Vec<u32>> =
+            segs.iter().map(|s| if s.start % 2 == 0 { vec![tokens[s.start + 1], 5] } else { Vec::new() }).collect();
+        let (payload, decoded) = code_block(&m, &tokens, &latents);
+        assert_eq!(decoded, tokens, "latents must not change what decodes");
+        let mut exact = 0.0;
+        for (s, l) in segs.iter().zip(&latents) {
+            let row = Row { context: s.context, latent: l, segment: s.tokens };
+            exact += latent::latent_bits(l, cfg.max_latent, cfg.vocab) + latent::score(m.engine(), &[row])[0].iter().sum::<f64>();
+        }
+        let spent = 8.0 * payload.len() as f64;
+        // the range coder adds at most a few words of flush
+        assert!(spent >= exact - 1.0 && spent <= exact + 64.0, "coder {spent} bits, reward {exact}");
+        // and the trainer's teacher-forced reward (candle, f32) agrees with the exact one
+        #[cfg(feature = "reference")]
+        {
+            let t5 = crate::model::reference::T5::new(&m.model().weights, &candle_core::Device::Cpu).unwrap();
+            let forced: f64 = segs
+                .iter()
+                .zip(&latents)
+                .map(|(s, l)| latent::latent_bits(l, cfg.max_latent, cfg.vocab) + t5.segment_bits(s.context, l, s.tokens).unwrap())
+                .sum();
+            assert!((forced - exact).abs() < 0.002 * exact + 1.0, "teacher-forced {forced}, exact {exact}");
+        }
+    }
+
+    #[test]
+    fn chosen_latents_never_cost_more_than_the_empty_one() {
+        let m = tiny();
+        let tokens: Vec<u32> = (0..200u32).map(|i| (i * 91 + i * i) % 320).collect();
+        let cfg = m.engine().config().clone();
+        // the heuristic must propose something, or there is nothing to choose between
+        let rows: Vec<Row> =
+            segments(&tokens, cfg.segment, cfg.context).map(|s| Row { context: s.context, latent: &[], segment: s.tokens }).collect();
+        let bits = latent::score(m.engine(), &rows);
+        assert!(rows.iter().zip(&bits).any(|(r, b)| !latent::heuristic(r.segment, b, cfg.max_latent, cfg.vocab).is_empty()));
+        let chosen = latent::choose(m.engine(), None, LatentSearch::Heuristic, &tokens);
+        let empty = vec![Vec::new(); chosen.len()];
+        let (with, decoded) = code_block(&m, &tokens, &chosen);
+        let (without, _) = code_block(&m, &tokens, &empty);
+        assert_eq!(decoded, tokens);
+        assert!(with.len() <= without.len() + 8, "{} > {}", with.len(), without.len());
+    }
+}

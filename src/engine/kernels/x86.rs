@@ -1,0 +1,374 @@
+//! x86-64 kernels with the 16-lane semantics of `numeric::detmath::dot`: each lane accumulates
+//! the same products in the same order whatever the register width, and mul and add stay
+//! separate, so every variant gives the portable kernel's bits.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use crate::numeric::detmath::{finish_lanes, LANES};
+use half::{f16, slice::HalfFloatSliceExt};
+use std::arch::x86_64::*;
+
+// Horizontal sums with the lane tree of `finish_lanes`: k += k+8, k += k+4, k += k+2, k += k+1.
+#[target_feature(enable = "sse2")]
+unsafe fn tree4(lo: __m128, hi: __m128) -> f32 {
+    let t = _mm_add_ps(lo, hi);
+    let u = _mm_add_ps(t, _mm_movehl_ps(t, t));
+    _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps(u, u, 1)))
+}
+
+#[target_feature(enable = "sse2")]
+unsafe fn hsum_sse2(v: [__m128; 4]) -> f32 {
+    // SAFETY: register operations only; the caller has SSE2.
+    unsafe { tree4(_mm_add_ps(v[0], v[2]), _mm_add_ps(v[1], v[3])) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn hsum_avx2(v: [__m256; 2]) -> f32 {
+    // SAFETY: register operations only; the caller has AVX2.
+    unsafe {
+        let s = _mm256_add_ps(v[0], v[1]);
+        tree4(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1))
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn hsum_avx512(v: [__m512; 1]) -> f32 {
+    // SAFETY: register operations only; the caller has AVX-512F.
+    unsafe {
+        let lo = _mm512_castps512_ps256(v[0]);
+        let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v[0]), 1));
+        let s = _mm256_add_ps(lo, hi);
+        tree4(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1))
+    }
+}
+
+// f16 to f32 widening (exact on every path).
+fn widen_sse2(src: &[f16], dst: &mut [f32]) {
+    src.convert_to_f32_slice(dst);
+}
+
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn widen_avx2(src: &[f16], dst: &mut [f32]) {
+    assert!(dst.len() >= src.len());
+    let body = src.len() - src.len() % 8;
+    for i in (0..body).step_by(8) {
+        // SAFETY: `i + 8 <= body <= src.len() <= dst.len()`: both accesses are in bounds.
+        unsafe {
+            let h = _mm_loadu_si128(src.as_ptr().add(i).cast());
+            _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
+        }
+    }
+    for i in body..src.len() {
+        dst[i] = src[i].to_f32();
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn widen_avx512(src: &[f16], dst: &mut [f32]) {
+    assert!(dst.len() >= src.len());
+    let body = src.len() - src.len() % 16;
+    for i in (0..body).step_by(16) {
+        // SAFETY: `i + 16 <= body <= src.len() <= dst.len()`: both accesses are in bounds.
+        unsafe {
+            let h = _mm256_loadu_si256(src.as_ptr().add(i).cast());
+            _mm512_storeu_ps(dst.as_mut_ptr().add(i), _mm512_cvtph_ps(h));
+        }
+    }
+    for i in body..src.len() {
+        dst[i] = src[i].to_f32();
+    }
+}
+
+macro_rules! kernel {
+    ($name:ident, $name_h:ident, $feat:literal, $v:ty, $w:expr, $rb:expr, $zero:ident, $load:ident, $mul:ident, $add:ident, $store:ident, $hsum:ident, $widen:ident) => {
+        /// Dot products of rows `r..r + RB` of `x` with the first CB rows of `w`, into columns
+        /// `j..j + CB` of `y`: RB × CB independent chains, each with `dot`'s arithmetic.
+        ///
+        /// # Safety
+        /// The CPU has the target features; `x` holds rows `r..r + RB` (`(r + RB) * inp`
+        /// values), `w` at least `CB * inp` values, `y` row `r + RB - 1` up to column `j + CB`.
+        #[target_feature(enable = $feat)]
+        unsafe fn tile<const RB: usize, const CB: usize>(x: &[f32], r: usize, w: &[f32], inp: usize, out: usize, j: usize, y: &mut [f32]) {
+            debug_assert!(x.len() >= (r + RB) * inp && w.len() >= CB * inp && y.len() >= (r + RB - 1) * out + j + CB);
+            const N: usize = LANES / $w;
+            let body = inp - inp % LANES;
+            let mut acc: [[[$v; N]; CB]; RB] = [[[$zero(); N]; CB]; RB];
+            let mut i = 0;
+            while i < body {
+                // SAFETY: `i + LANES <= body <= inp`, so every load reads within the rows the
+                // caller guarantees (weight row `c < CB`, input row `r + q < r + RB`).
+                unsafe {
+                    let mut wv: [[$v; N]; CB] = [[$zero(); N]; CB];
+                    for c in 0..CB {
+                        for n in 0..N {
+                            wv[c][n] = $load(w.as_ptr().add(c * inp + i + n * $w));
+                        }
+                    }
+                    for q in 0..RB {
+                        let xp = x.as_ptr().add((r + q) * inp + i);
+                        for n in 0..N {
+                            let xv = $load(xp.add(n * $w));
+                            for c in 0..CB {
+                                acc[q][c][n] = $add(acc[q][c][n], $mul(xv, wv[c][n]));
+                            }
+                        }
+                    }
+                }
+                i += LANES;
+            }
+            for q in 0..RB {
+                for c in 0..CB {
+                    y[(r + q) * out + j + c] = if body == inp {
+                        // SAFETY: the caller's CPU has the features.
+                        unsafe { $hsum(acc[q][c]) }
+                    } else {
+                        let mut lanes = [0f32; LANES];
+                        for n in 0..N {
+                            // SAFETY: `n * $w + $w <= LANES`: the store stays in `lanes`.
+                            unsafe { $store(lanes.as_mut_ptr().add(n * $w), acc[q][c][n]) };
+                        }
+                        finish_lanes(lanes, &x[(r + q) * inp..(r + q + 1) * inp], &w[c * inp..(c + 1) * inp], body)
+                    };
+                }
+            }
+        }
+
+        /// # Safety
+        /// As [`tile`] with `CB = 1`.
+        #[target_feature(enable = $feat)]
+        unsafe fn block<const RB: usize>(x: &[f32], r: usize, wj: &[f32], inp: usize, out: usize, j: usize, y: &mut [f32]) {
+            // SAFETY: the caller's guarantees are `tile`'s.
+            unsafe { tile::<RB, 1>(x, r, wj, inp, out, j, y) }
+        }
+
+        /// Dot products of row `r` of `x` with the first CB rows of `w`, into columns
+        /// `j..j + CB` of `y` (independent chains for one row).
+        ///
+        /// # Safety
+        /// The CPU has the target features; `x` holds row `r`, `w` at least `CB * inp` values,
+        /// `y` row `r` up to column `j + CB`.
+        #[target_feature(enable = $feat)]
+        unsafe fn cols<const CB: usize>(x: &[f32], r: usize, w: &[f32], inp: usize, out: usize, j: usize, y: &mut [f32]) {
+            debug_assert!(x.len() >= (r + 1) * inp && w.len() >= CB * inp && y.len() >= r * out + j + CB);
+            const N: usize = LANES / $w;
+            let body = inp - inp % LANES;
+            let xr = &x[r * inp..(r + 1) * inp];
+            let mut acc: [[$v; N]; CB] = [[$zero(); N]; CB];
+            let mut i = 0;
+            while i < body {
+                // SAFETY: `i + LANES <= body <= inp`: loads stay within `xr` and weight row `c`.
+                unsafe {
+                    let mut xv: [$v; N] = [$zero(); N];
+                    for n in 0..N {
+                        xv[n] = $load(xr.as_ptr().add(i + n * $w));
+                    }
+                    for c in 0..CB {
+                        let wp = w.as_ptr().add(c * inp + i);
+                        for n in 0..N {
+                            acc[c][n] = $add(acc[c][n], $mul(xv[n], $load(wp.add(n * $w))));
+                        }
+                    }
+                }
+                i += LANES;
+            }
+            for c in 0..CB {
+                let wj = &w[c * inp..(c + 1) * inp];
+                y[r * out + j + c] = if body == inp {
+                    // SAFETY: the caller's CPU has the features.
+                    unsafe { $hsum(acc[c]) }
+                } else {
+                    let mut lanes = [0f32; LANES];
+                    for n in 0..N {
+                        // SAFETY: `n * $w + $w <= LANES`: the store stays in `lanes`.
+                        unsafe { $store(lanes.as_mut_ptr().add(n * $w), acc[c][n]) };
+                    }
+                    finish_lanes(lanes, xr, wj, body)
+                };
+            }
+        }
+
+        /// Every row of `x` against weight row `wj`, written to column `j` of `y`.
+        ///
+        /// # Safety
+        /// The CPU has the target features; `x` holds `rows` rows, `wj` at least `inp` values,
+        /// `y` holds `rows` rows of `out` with `j < out`.
+        #[target_feature(enable = $feat)]
+        unsafe fn all_rows(x: &[f32], rows: usize, wj: &[f32], inp: usize, out: usize, j: usize, y: &mut [f32]) {
+            debug_assert!(x.len() >= rows * inp && wj.len() >= inp && j < out && y.len() >= rows * out);
+            let full = rows - rows % $rb;
+            // SAFETY: each block covers rows below `rows`, within what the caller guarantees.
+            unsafe {
+                for r in (0..full).step_by($rb) {
+                    block::<$rb>(x, r, wj, inp, out, j, y);
+                }
+                match rows - full {
+                    0 => {}
+                    1 => block::<1>(x, full, wj, inp, out, j, y),
+                    2 => block::<2>(x, full, wj, inp, out, j, y),
+                    3 => block::<3>(x, full, wj, inp, out, j, y),
+                    4 => block::<4>(x, full, wj, inp, out, j, y),
+                    5 => block::<5>(x, full, wj, inp, out, j, y),
+                    6 => block::<6>(x, full, wj, inp, out, j, y),
+                    _ => block::<7>(x, full, wj, inp, out, j, y),
+                }
+            }
+        }
+
+        /// `y = x · wᵀ`. Each weight row is read once and used for every row of `x` while it is
+        /// in L1; a single row (attention scores) runs eight weight rows side by side instead.
+        ///
+        /// # Safety
+        /// The CPU has the target features; `x.len() >= rows * inp`, `w.len() >= out * inp`,
+        /// `y.len() >= rows * out` (the safe entry point asserts these).
+        #[target_feature(enable = $feat)]
+        pub unsafe fn $name(x: &[f32], rows: usize, w: &[f32], inp: usize, out: usize, y: &mut [f32]) {
+            debug_assert!(x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
+            // SAFETY: every call below covers weight rows below `out` and input rows below `rows`.
+            unsafe {
+                if rows == 1 {
+                    let mut j = 0;
+                    while j + 8 <= out {
+                        cols::<8>(x, 0, &w[j * inp..], inp, out, j, y);
+                        j += 8;
+                    }
+                    for j in j..out {
+                        cols::<1>(x, 0, &w[j * inp..], inp, out, j, y);
+                    }
+                    return;
+                }
+                for j in 0..out {
+                    all_rows(x, rows, &w[j * inp..(j + 1) * inp], inp, out, j, y);
+                }
+            }
+        }
+
+        /// As above with f16 weights, widened (exactly) a few rows at a time into L1: half
+        /// the memory traffic, the same products in the same order.
+        ///
+        /// # Safety
+        /// As for the f32 variant, and `buf.len() >= 8 * inp`.
+        #[target_feature(enable = $feat)]
+        pub unsafe fn $name_h(x: &[f32], rows: usize, w: &[f16], inp: usize, out: usize, y: &mut [f32], buf: &mut [f32]) {
+            debug_assert!(x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out && buf.len() >= 8 * inp);
+            // Weight rows per widening: enough independent chains when few rows are batched.
+            let per = match rows {
+                1 => 8,
+                2 => ($rb / 2).max(1),
+                3 | 4 => ($rb / 4).max(1),
+                _ => 1,
+            };
+            let mut j = 0;
+            while j < out {
+                let cb = (out - j).min(per);
+                // SAFETY: `buf` holds `cb <= 8` widened weight rows; the tiles match `(rows, cb)`.
+                unsafe {
+                    $widen(&w[j * inp..(j + cb) * inp], &mut buf[..cb * inp]);
+                    match (rows, cb) {
+                        (1, 8) => cols::<8>(x, 0, buf, inp, out, j, y),
+                        (1, _) => (0..cb).for_each(|c| cols::<1>(x, 0, &buf[c * inp..], inp, out, j + c, y)),
+                        (2, 4) => tile::<2, 4>(x, 0, buf, inp, out, j, y),
+                        (2, 2) => tile::<2, 2>(x, 0, buf, inp, out, j, y),
+                        (3, 2) => tile::<3, 2>(x, 0, buf, inp, out, j, y),
+                        (4, 2) => tile::<4, 2>(x, 0, buf, inp, out, j, y),
+                        _ => (0..cb).for_each(|c| all_rows(x, rows, &buf[c * inp..(c + 1) * inp], inp, out, j + c, y)),
+                    }
+                }
+                j += cb;
+            }
+        }
+    };
+}
+
+mod sse2_impl {
+    use super::*;
+    kernel!(
+        matmul_sse2,
+        matmul_sse2_h,
+        "sse2",
+        __m128,
+        4,
+        2,
+        _mm_setzero_ps,
+        _mm_loadu_ps,
+        _mm_mul_ps,
+        _mm_add_ps,
+        _mm_storeu_ps,
+        hsum_sse2,
+        widen_sse2
+    );
+}
+pub use sse2_impl::{matmul_sse2, matmul_sse2_h};
+mod avx2_impl {
+    use super::*;
+    kernel!(
+        matmul_avx2,
+        matmul_avx2_h,
+        "avx2,f16c",
+        __m256,
+        8,
+        4,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_mul_ps,
+        _mm256_add_ps,
+        _mm256_storeu_ps,
+        hsum_avx2,
+        widen_avx2
+    );
+}
+pub use avx2_impl::{matmul_avx2, matmul_avx2_h};
+mod avx512_impl {
+    use super::*;
+    kernel!(
+        matmul_avx512,
+        matmul_avx512_h,
+        "avx512f",
+        __m512,
+        16,
+        8,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_mul_ps,
+        _mm512_add_ps,
+        _mm512_storeu_ps,
+        hsum_avx512,
+        widen_avx512
+    );
+}
+pub use avx512_impl::{matmul_avx512, matmul_avx512_h};
+
+/// Attention scores compiled for AVX-512 (the portable body, wider vectors, the same bits).
+///
+/// # Safety
+/// The CPU has AVX-512F; lengths as `Kernel::scores` asserts.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn scores_avx512(q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
+    super::portable::scores(q, kt, cap, out)
+}
+
+/// Attention scores compiled for AVX2.
+///
+/// # Safety
+/// The CPU has AVX2; lengths as `Kernel::scores` asserts.
+#[target_feature(enable = "avx2")]
+pub unsafe fn scores_avx2(q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
+    super::portable::scores(q, kt, cap, out)
+}
+
+/// Runs `f` in a function compiled for AVX-512 (element-wise loops in `f` vectorise wider).
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// Runs `f` in a function compiled for AVX2.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}

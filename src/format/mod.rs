@@ -1,0 +1,52 @@
+//! The `.s2s` container format, one file per section of FORMAT.md: [`frame`] (the frame
+//! header), [`block`] (block headers, payloads and the end record), [`profile`] (the numeric
+//! profile a frame names), and [`reader`] (the one walker over frames and records that
+//! decompression and `info` share). Every length read from a file is checked against a bound
+//! before anything is allocated.
+
+#![forbid(unsafe_code)]
+
+pub mod block;
+mod bytes;
+mod error;
+pub mod frame;
+pub mod profile;
+pub mod reader;
+
+pub use block::{max_payload, read_record, write_block, write_end, BlockHeader, EndRecord, Method, Record};
+pub use error::{FormatError, Region};
+pub use frame::{read_frame_header, write_frame_header, FrameHeader};
+pub use profile::Profile;
+pub use reader::{FrameReader, Item};
+
+/// File magic.
+pub const MAGIC: [u8; 4] = *b"S2S2";
+/// Newest format version this build reads and writes (see [`version_for`]).
+pub const VERSION: u8 = 3;
+/// Oldest format version this build still reads (version 1's block CRC covers only the header).
+pub const OLDEST_VERSION: u8 = 1;
+/// Largest block a frame may declare (bounds memory when reading hostile input).
+pub const MAX_BLOCK_SIZE: u32 = 1 << 24;
+/// Largest neural block (bounds the model steps a single hostile block header can demand).
+pub const MAX_NEURAL_BLOCK: u32 = 1 << 20;
+/// Largest neural block of a version 1 or 2 frame.
+const MAX_NEURAL_BLOCK_V2: u32 = 1 << 16;
+
+/// The version a frame with neural blocks of up to `neural_block` bytes is written as: 3 only
+/// where version 2's bound is exceeded, so that older builds read every other file.
+pub fn version_for(neural_block: usize) -> u8 {
+    if neural_block > MAX_NEURAL_BLOCK_V2 as usize {
+        3
+    } else {
+        2
+    }
+}
+
+/// Largest neural block a frame of `version` may hold.
+pub fn max_neural_block(version: u8) -> u32 {
+    if version >= 3 {
+        MAX_NEURAL_BLOCK
+    } else {
+        MAX_NEURAL_BLOCK_V2
+    }
+}

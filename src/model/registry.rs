@@ -1,0 +1,204 @@
+//! Finding the model a file needs: the built-in networks embedded in the binary, or a model
+//! directory the user names, prepared for coding.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use super::{Model, ModelError, ModelId};
+use crate::engine::{Engine, Kernel};
+use crate::level::Level;
+
+/// The tokenizer every built-in model shares, embedded in the binary.
+static BUILTIN_TOKENIZER: &[u8] = include_bytes!("../../models/tokenizer.json");
+
+/// The models embedded in the binary (they share one tokenizer). A built-in network is never
+/// removed while files name it: retired ones stay here so that their files keep decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    /// The default network (`models/`).
+    Default,
+    /// A smaller, ~4x faster network for the fast levels (`models/small/`).
+    Small,
+}
+
+impl Builtin {
+    /// Every built-in model.
+    pub const ALL: [Builtin; 2] = [Builtin::Default, Builtin::Small];
+
+    /// The name shown to users.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Default => "default",
+            Builtin::Small => "small",
+        }
+    }
+
+    /// Config and weights bytes.
+    fn files(self) -> (&'static [u8], &'static [u8]) {
+        match self {
+            Builtin::Default => (include_bytes!("../../models/config.json"), include_bytes!("../../models/model.safetensors")),
+            Builtin::Small => (include_bytes!("../../models/small/config.json"), include_bytes!("../../models/small/model.safetensors")),
+        }
+    }
+
+    /// The identity a container records for this model (hashed once per process; nothing is
+    /// parsed).
+    pub fn id(self) -> ModelId {
+        static IDS: [OnceLock<ModelId>; Builtin::ALL.len()] = [const { OnceLock::new() }; Builtin::ALL.len()];
+        *IDS[self as usize].get_or_init(|| {
+            let (config, weights) = self.files();
+            ModelId::of(BUILTIN_TOKENIZER, config, weights)
+        })
+    }
+
+    /// The built-in model with this identity, if any.
+    pub fn from_id(id: &ModelId) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.id() == *id)
+    }
+
+    /// The tokenizer of the built-in models (`tokenizer.json`).
+    pub fn tokenizer_json() -> &'static [u8] {
+        BUILTIN_TOKENIZER
+    }
+
+    /// Writes the model as a model directory (to train from it).
+    pub fn write_to(self, dir: &Path) -> std::io::Result<()> {
+        let (config, weights) = self.files();
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("tokenizer.json"), BUILTIN_TOKENIZER)?;
+        std::fs::write(dir.join("config.json"), config)?;
+        std::fs::write(dir.join("model.safetensors"), weights)?;
+        Ok(())
+    }
+
+    /// Loads the model.
+    pub fn load(self) -> Result<Model, ModelError> {
+        let (config, weights) = self.files();
+        Model::from_bytes(BUILTIN_TOKENIZER, config, weights)
+    }
+}
+
+/// A model ready to code: its tokenizer and deterministic engine, and its policy's engine.
+pub struct PreparedModel {
+    model: Model,
+    engine: Engine,
+    policy: Option<Engine>,
+}
+
+impl PreparedModel {
+    /// Prepares a model for coding with the widest kernel this CPU has.
+    pub fn new(model: Model) -> Result<Self, ModelError> {
+        Self::with_kernel(model, Kernel::detect())
+    }
+
+    /// Prepares a model with a given kernel variant (the output never depends on it).
+    pub fn with_kernel(model: Model, kernel: Kernel) -> Result<Self, ModelError> {
+        let engine = Engine::new(&model.weights, kernel);
+        let policy = model.policy.as_ref().map(|p| Engine::new(p, kernel));
+        Ok(Self { model, engine, policy })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn id(&self) -> ModelId {
+        self.model.id
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The latent policy's engine, if the model has a policy.
+    pub fn policy(&self) -> Option<&Engine> {
+        self.policy.as_ref()
+    }
+}
+
+/// Where a decoder finds the model each frame names.
+pub trait ModelResolver: Sync {
+    /// The prepared model with this identity.
+    fn resolve(&self, id: &ModelId) -> Result<&PreparedModel, ModelError>;
+}
+
+impl ModelResolver for PreparedModel {
+    fn resolve(&self, id: &ModelId) -> Result<&PreparedModel, ModelError> {
+        if *id == self.id() {
+            Ok(self)
+        } else {
+            Err(ModelError::WrongModel { found: *id, expected: Some(self.id()) })
+        }
+    }
+}
+
+/// The built-in models, each loaded on first use (decoding one file rarely needs more than one).
+#[derive(Default)]
+pub struct BuiltinRegistry {
+    prepared: [OnceLock<PreparedModel>; Builtin::ALL.len()],
+}
+
+impl BuiltinRegistry {
+    /// One built-in model, prepared.
+    pub fn get(&self, which: Builtin) -> Result<&PreparedModel, ModelError> {
+        let cell = &self.prepared[which as usize];
+        if let Some(c) = cell.get() {
+            return Ok(c);
+        }
+        let prepared = PreparedModel::new(which.load()?)?;
+        Ok(cell.get_or_init(|| prepared))
+    }
+}
+
+impl ModelResolver for BuiltinRegistry {
+    fn resolve(&self, id: &ModelId) -> Result<&PreparedModel, ModelError> {
+        match Builtin::from_id(id) {
+            Some(b) => self.get(b),
+            None => Err(ModelError::WrongModel { found: *id, expected: None }),
+        }
+    }
+}
+
+/// The models a run can use: one model directory, or the built-in ones.
+pub enum ModelRegistry {
+    Custom(Box<PreparedModel>),
+    Builtin(Box<BuiltinRegistry>),
+}
+
+impl Default for ModelRegistry {
+    fn default() -> Self {
+        ModelRegistry::Builtin(Box::default())
+    }
+}
+
+impl ModelRegistry {
+    /// The model directory `dir`, or the built-in models when `None`.
+    pub fn open(dir: Option<&Path>) -> Result<Self, ModelError> {
+        Ok(match dir {
+            Some(dir) => ModelRegistry::Custom(Box::new(PreparedModel::new(Model::load(dir)?)?)),
+            None => ModelRegistry::default(),
+        })
+    }
+
+    /// The model that compresses at `level`: the custom model, or the level's built-in one;
+    /// refuses a level whose latent search needs a policy the model lacks.
+    pub fn for_level(&self, level: &Level) -> Result<&PreparedModel, ModelError> {
+        let prepared = match self {
+            ModelRegistry::Custom(c) => c,
+            ModelRegistry::Builtin(b) => b.get(level.model)?,
+        };
+        if level.latent == crate::codec::latent::LatentSearch::Policy && prepared.policy().is_none() {
+            return Err(ModelError::NoPolicy);
+        }
+        Ok(prepared)
+    }
+}
+
+impl ModelResolver for ModelRegistry {
+    fn resolve(&self, id: &ModelId) -> Result<&PreparedModel, ModelError> {
+        match self {
+            ModelRegistry::Custom(c) => c.resolve(id),
+            ModelRegistry::Builtin(b) => b.resolve(id),
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Compression: input to one frame.
+
+use std::io::{Read, Write};
+
+use rayon::prelude::*;
+
+use super::batch::{in_groups, thread_pool};
+use super::{NeuralUse, Options, Stats, BATCH_BLOCKS, BATCH_BYTES};
+use crate::codec::coder::Encoder;
+use crate::codec::latent::{self, LatentSearch};
+use crate::codec::stream::{code_in_lockstep, BlockStream, SegmentCounts};
+use crate::error::Result;
+use crate::format::{self, BlockHeader, EndRecord, FrameHeader, Method, Profile};
+use crate::model::PreparedModel;
+
+/// A block ready to write.
+struct Coded {
+    header: BlockHeader,
+    payload: Vec<u8>,
+    segments: SegmentCounts,
+}
+
+/// Whether a piece looks like text worth running the model on.
+fn looks_like_text(b: &[u8]) -> bool {
+    let mut bad = 0usize;
+    for chunk in b.utf8_chunks() {
+        bad += chunk.invalid().len();
+        bad += chunk.valid().bytes().filter(|&c| c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r' | 0x0c)).count();
+    }
+    bad * 50 <= b.len()
+}
+
+/// Splits a buffer into pieces of at most `size` bytes, preferring to cut after a newline or space.
+fn split_pieces(buf: &[u8], size: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = buf;
+    while rest.len() > size {
+        let window = &rest[size - size / 8..size];
+        let cut = window
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .or_else(|| window.iter().rposition(|&c| c == b' '))
+            .map_or(size, |p| size - size / 8 + p + 1);
+        out.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+/// The smaller of zstd and stored.
+fn stored_or_zstd(piece: &[u8], level: i32) -> Coded {
+    let crc = crc32fast::hash(piece);
+    let z = zstd::bulk::compress(piece, level).ok().filter(|z| z.len() < piece.len());
+    let (method, payload) = match z {
+        Some(z) => (Method::Zstd, z),
+        None => (Method::Stored, piece.to_vec()),
+    };
+    let header = BlockHeader {
+        method,
+        orig_len: piece.len() as u32,
+        payload_len: payload.len() as u32,
+        crc,
+        tokens: 0,
+        mismatches: 0,
+        latent_tokens: 0,
+    };
+    Coded { header, payload, segments: SegmentCounts::default() }
+}
+
+/// Compresses text pieces with the model on one thread, in lockstep.
+fn neural_group(m: &PreparedModel, pieces: &[&[u8]], opts: &Options) -> Result<Vec<Coded>> {
+    let search = if opts.profile == Profile::Adaptive { LatentSearch::Off } else { opts.latent };
+    let mut streams = Vec::with_capacity(pieces.len());
+    for p in pieces {
+        let t = m.model().tokenizer.encode(p)?;
+        let latents = latent::choose(m.engine(), m.policy(), search, &t);
+        let n = t.len();
+        streams.push(BlockStream::new(t, n, Encoder::default(), opts.profile).with_latents(latents));
+    }
+    code_in_lockstep(m.engine(), opts.profile, &mut streams)?;
+    Ok(streams
+        .into_iter()
+        .zip(pieces)
+        .map(|(s, p)| {
+            let (mismatches, latent_tokens, segments) = s.counts();
+            let tokens = s.tokens().len() as u32;
+            let payload = s.into_coder().finish();
+            let header = BlockHeader {
+                method: Method::Neural,
+                orig_len: p.len() as u32,
+                payload_len: payload.len() as u32,
+                crc: crc32fast::hash(p),
+                tokens,
+                mismatches,
+                latent_tokens,
+            };
+            Coded { header, payload, segments }
+        })
+        .collect())
+}
+
+/// Runs of pieces to code as one block each: every text piece alone (with its neural coding),
+/// non-text pieces merged up to `max_block`.
+fn merge_runs<'a>(pieces: &[&'a [u8]], text: &[bool], neural: Vec<Coded>, max_block: usize) -> Vec<(Vec<&'a [u8]>, Option<Coded>)> {
+    let mut work: Vec<(Vec<&[u8]>, Option<Coded>)> = Vec::new();
+    let mut neural = neural.into_iter();
+    let mut run_len = 0;
+    for (p, is_text) in pieces.iter().zip(text) {
+        if *is_text {
+            work.push((vec![*p], neural.next()));
+            run_len = 0;
+        } else {
+            match work.last_mut() {
+                Some((run, None)) if run_len + p.len() <= max_block => run.push(p),
+                _ => {
+                    work.push((vec![*p], None));
+                    run_len = 0;
+                }
+            }
+            run_len += p.len();
+        }
+    }
+    work
+}
+
+/// Compresses a batch of input into blocks: each text piece keeps the smaller of neural and
+/// zstd; non-text runs merge into large blocks.
+fn compress_batch(m: &PreparedModel, buf: &[u8], opts: &Options) -> Result<Vec<Coded>> {
+    let pieces = split_pieces(buf, opts.neural_block);
+    let text: Vec<bool> = pieces
+        .iter()
+        .map(|p| match opts.neural {
+            NeuralUse::Never => false,
+            NeuralUse::Auto => looks_like_text(p),
+            NeuralUse::Always => true,
+        })
+        .collect();
+    let neural_pieces: Vec<&[u8]> = pieces.iter().zip(&text).filter(|(_, t)| **t).map(|(p, _)| *p).collect();
+    let neural = in_groups(&neural_pieces, opts.threads, opts.streams_per_thread, |g| neural_group(m, g, opts))?;
+    merge_runs(&pieces, &text, neural, opts.max_block)
+        .into_par_iter()
+        .map(|(run, coded)| {
+            let data = run.concat();
+            let plain = stored_or_zstd(&data, if coded.is_some() { 19 } else { 9 });
+            let fits = |n: &Coded| n.payload.len() as u32 <= format::max_payload(n.header.orig_len);
+            Ok(match coded {
+                Some(n) if opts.neural == NeuralUse::Always && fits(&n) => n,
+                Some(n) if n.payload.len() < plain.payload.len() => n,
+                _ => plain,
+            })
+        })
+        .collect()
+}
+
+/// Compresses everything from `input` into one frame on `output`; `progress` gets input bytes done.
+pub fn compress(
+    m: &PreparedModel,
+    input: &mut (impl Read + ?Sized),
+    output: &mut (impl Write + ?Sized),
+    opts: &Options,
+    progress: &dyn Fn(u64),
+) -> Result<Stats> {
+    // Block sizes beyond what the format allows would make unreadable files.
+    let max_block = opts.max_block.clamp(1, format::MAX_BLOCK_SIZE as usize);
+    let opts =
+        &Options { neural_block: opts.neural_block.clamp(1, max_block.min(format::MAX_NEURAL_BLOCK as usize)), max_block, ..opts.clone() };
+    let pool = thread_pool(opts.threads)?;
+    let mut stats = Stats::default();
+    stats.add_frame(m.id(), opts.profile);
+    let mut out = CountingWriter { inner: output, count: 0 };
+    let header = FrameHeader {
+        version: format::version_for(opts.neural_block),
+        profile: opts.profile,
+        model_id: m.id().0,
+        block_size: opts.max_block as u32,
+    };
+    format::write_frame_header(&mut out, &header)?;
+    // The batch size shapes block boundaries, so it must not depend on threads or streams.
+    let batch = (opts.neural_block * BATCH_BLOCKS).min(BATCH_BYTES).max(opts.max_block);
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        Read::take(&mut *input, batch as u64).read_to_end(&mut buf)?;
+        if buf.is_empty() {
+            break;
+        }
+        crc.update(&buf);
+        stats.input_bytes += buf.len() as u64;
+        for b in pool.install(|| compress_batch(m, &buf, opts))? {
+            stats.add_block(&b.header);
+            stats.add_segments(&b.segments);
+            format::write_block(&mut out, &b.header, &b.payload)?;
+        }
+        progress(stats.input_bytes);
+    }
+    format::write_end(&mut out, &EndRecord { total_len: stats.input_bytes, crc: crc.finalize() })?;
+    out.flush()?;
+    stats.output_bytes = out.count;
+    Ok(stats)
+}
+
+struct CountingWriter<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_cover_the_input_and_respect_the_size() {
+        let text = b"one two three\nfour five six seven\n".repeat(100);
+        let pieces = split_pieces(&text, 300);
+        assert_eq!(pieces.concat(), text);
+        assert!(pieces.iter().all(|p| p.len() <= 300 && !p.is_empty()));
+        assert!(pieces[..pieces.len() - 1].iter().all(|p| p.ends_with(b"\n")));
+    }
+
+    #[test]
+    fn text_detection() {
+        assert!(looks_like_text(b"Hello, world.\n\tIndented line.\r\n"));
+        assert!(!looks_like_text(&(0..=255u8).collect::<Vec<_>>()));
+    }
+}

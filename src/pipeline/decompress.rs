@@ -1,0 +1,201 @@
+//! Decompression, verification and analysis of containers, and `inspect` (headers only), all
+//! over the one [`FrameReader`].
+
+use std::io::{Read, Write};
+
+use rayon::prelude::*;
+
+use super::batch::{in_groups, thread_pool};
+use super::{Stats, BATCH_BLOCKS, BATCH_BYTES, STREAMS_PER_GROUP};
+use crate::codec::coder::Decoder;
+use crate::codec::stream::{code_in_lockstep, BlockStream};
+use crate::error::Result;
+use crate::format::{BlockHeader, FormatError, FrameReader, Item, Method, Profile, Region};
+use crate::model::{ModelId, ModelResolver, PreparedModel};
+use crate::predict::mixer::COMPONENTS;
+
+/// How a frame's blocks are decoded.
+#[derive(Clone, Copy)]
+struct FrameDecode<'a> {
+    model: &'a PreparedModel,
+    profile: Profile,
+    /// Measure what each mixture component saved.
+    analyse: bool,
+}
+
+/// A decoded block, and what the mixture's components saved on it when analysing.
+#[derive(Default)]
+struct Decoded {
+    data: Vec<u8>,
+    saved: Option<[f64; COMPONENTS.len()]>,
+}
+
+fn decode_plain(h: &BlockHeader, payload: &[u8]) -> Result<Vec<u8>> {
+    Ok(match h.method {
+        Method::Zstd => {
+            let mut out = Vec::with_capacity(h.orig_len as usize);
+            zstd::stream::read::Decoder::new(payload)?
+                .take(u64::from(h.orig_len) + 1)
+                .read_to_end(&mut out)
+                .map_err(|_| FormatError::Zstd)?;
+            out
+        }
+        _ => payload.to_vec(),
+    })
+}
+
+fn neural_decode_group(how: FrameDecode, items: &[(&BlockHeader, &[u8])]) -> Result<Vec<Decoded>> {
+    let mut streams = Vec::with_capacity(items.len());
+    for (h, p) in items {
+        let s = BlockStream::new(Vec::with_capacity(h.tokens as usize), h.tokens as usize, Decoder::new(p)?, how.profile);
+        streams.push(if how.analyse { s.analysing() } else { s });
+    }
+    code_in_lockstep(how.model.engine(), how.profile, &mut streams)?;
+    streams
+        .iter()
+        .zip(items)
+        .map(|(s, (h, _))| {
+            let mut data = Vec::with_capacity(h.orig_len as usize);
+            how.model.model().tokenizer.decode_into(s.tokens(), &mut data)?;
+            Ok(Decoded { data, saved: s.saved() })
+        })
+        .collect()
+}
+
+/// Decodes a batch of blocks (in parallel), verifies each checksum, and returns their bytes in order.
+fn decode_batch(how: FrameDecode, blocks: &[(BlockHeader, Vec<u8>)], threads: usize) -> Result<Vec<Decoded>> {
+    let neural: Vec<(&BlockHeader, &[u8])> =
+        blocks.iter().filter(|(h, _)| h.method == Method::Neural).map(|(h, p)| (h, p.as_slice())).collect();
+    let mut decoded = in_groups(&neural, threads, STREAMS_PER_GROUP, |g| neural_decode_group(how, g))?.into_iter();
+    let plain: Vec<Result<Vec<u8>>> =
+        blocks.par_iter().map(|(h, p)| if h.method == Method::Neural { Ok(Vec::new()) } else { decode_plain(h, p) }).collect();
+    let mut out = Vec::with_capacity(blocks.len());
+    for ((h, _), p) in blocks.iter().zip(plain) {
+        let d = if h.method == Method::Neural { decoded.next().unwrap_or_default() } else { Decoded { data: p?, saved: None } };
+        if d.data.len() != h.orig_len as usize {
+            return Err(FormatError::DecodedLength { found: d.data.len(), expected: h.orig_len }.into());
+        }
+        if crc32fast::hash(&d.data) != h.crc {
+            return Err(FormatError::Checksum { region: Region::Block }.into());
+        }
+        out.push(d);
+    }
+    Ok(out)
+}
+
+/// Decompresses every frame of `input` to `output` (or only verifies when `output` is `None`).
+pub fn decompress(
+    models: &(impl ModelResolver + ?Sized),
+    input: &mut (impl Read + ?Sized),
+    output: Option<&mut dyn Write>,
+    threads: usize,
+    progress: &dyn Fn(u64),
+) -> Result<Stats> {
+    Decoding { threads, analyse: false, progress, output }.run(models, input)
+}
+
+/// Decodes `input` without writing it and measures the bits each mixture component saved
+/// (slower than [`decompress`]: every token is also scored with each component left out).
+pub fn analyse(
+    models: &(impl ModelResolver + ?Sized),
+    input: &mut (impl Read + ?Sized),
+    threads: usize,
+    progress: &dyn Fn(u64),
+) -> Result<Stats> {
+    Decoding { threads, analyse: true, progress, output: None }.run(models, input)
+}
+
+/// One decoding run's settings and sink.
+struct Decoding<'p, 'o> {
+    threads: usize,
+    analyse: bool,
+    progress: &'p dyn Fn(u64),
+    output: Option<&'o mut dyn Write>,
+}
+
+/// The frame being decoded.
+struct Frame<'a> {
+    how: FrameDecode<'a>,
+    crc: crc32fast::Hasher,
+    pending: Vec<(BlockHeader, Vec<u8>)>,
+    pending_bytes: usize,
+}
+
+impl Decoding<'_, '_> {
+    fn run(mut self, models: &(impl ModelResolver + ?Sized), input: &mut (impl Read + ?Sized)) -> Result<Stats> {
+        let pool = thread_pool(self.threads)?;
+        let mut reader = FrameReader::new(input);
+        let mut stats = Stats::default();
+        let mut frame: Option<Frame> = None;
+        while let Some(item) = reader.next().transpose()? {
+            match item {
+                Item::Frame(h) => {
+                    let model = models.resolve(&ModelId(h.model_id))?;
+                    stats.add_frame(ModelId(h.model_id), h.profile);
+                    let how = FrameDecode { model, profile: h.profile, analyse: self.analyse };
+                    frame = Some(Frame { how, crc: crc32fast::Hasher::new(), pending: Vec::new(), pending_bytes: 0 });
+                }
+                Item::Block(h, p) => {
+                    let f = frame.as_mut().expect("the reader yields a frame before its blocks");
+                    f.pending_bytes += h.orig_len as usize;
+                    f.pending.push((h, p));
+                    let neural = f.pending.iter().filter(|(h, _)| h.method == Method::Neural).count();
+                    if neural >= BATCH_BLOCKS || f.pending_bytes >= BATCH_BYTES {
+                        self.flush(&pool, f, &mut stats)?;
+                    }
+                }
+                Item::End(e) => {
+                    let mut f = frame.take().expect("the reader yields a frame before its end");
+                    self.flush(&pool, &mut f, &mut stats)?;
+                    if e.crc != f.crc.finalize() {
+                        return Err(FormatError::Checksum { region: Region::Frame }.into());
+                    }
+                }
+            }
+        }
+        if let Some(w) = self.output.as_mut() {
+            w.flush()?;
+        }
+        stats.input_bytes = reader.bytes_read();
+        Ok(stats)
+    }
+
+    /// Decodes the frame's pending blocks and writes them out.
+    fn flush(&mut self, pool: &rayon::ThreadPool, f: &mut Frame, stats: &mut Stats) -> Result<()> {
+        let decoded = pool.install(|| decode_batch(f.how, &f.pending, self.threads))?;
+        for (d, (h, _)) in decoded.iter().zip(&f.pending) {
+            f.crc.update(&d.data);
+            stats.output_bytes += d.data.len() as u64;
+            stats.add_block(h);
+            if let Some(s) = d.saved {
+                let acc = stats.saved_bits.get_or_insert([0.0; COMPONENTS.len()]);
+                acc.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+            }
+            if let Some(w) = self.output.as_mut() {
+                w.write_all(&d.data)?;
+            }
+        }
+        f.pending.clear();
+        f.pending_bytes = 0;
+        (self.progress)(stats.output_bytes);
+        Ok(())
+    }
+}
+
+/// Reads the headers of every frame and block (payloads are skipped, not decoded).
+pub fn inspect(input: &mut (impl Read + ?Sized)) -> Result<Stats> {
+    let mut reader = FrameReader::new(input);
+    let mut stats = Stats::default();
+    while let Some(item) = reader.next().transpose()? {
+        match item {
+            Item::Frame(h) => stats.add_frame(ModelId(h.model_id), h.profile),
+            Item::Block(h, _) => {
+                stats.output_bytes += u64::from(h.orig_len);
+                stats.add_block(&h);
+            }
+            Item::End(_) => {}
+        }
+    }
+    stats.input_bytes = reader.bytes_read();
+    Ok(stats)
+}

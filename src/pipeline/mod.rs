@@ -1,0 +1,135 @@
+//! Streams in, frames out: [`compress`] splits input into blocks, codes text blocks with the
+//! model (many blocks stepped together on each thread) and the rest with zstd or stored, and
+//! keeps whichever is smallest; [`decompress`] does the reverse with checksum verification, and
+//! [`inspect`] reads a container's headers without decoding. [`batch`] holds what both
+//! directions share: how blocks are grouped onto threads.
+
+#![forbid(unsafe_code)]
+
+mod batch;
+mod compress;
+mod decompress;
+
+pub use compress::compress;
+pub use decompress::{analyse, decompress, inspect};
+
+use crate::codec::latent::LatentSearch;
+use crate::codec::stream::SegmentCounts;
+use crate::format::{BlockHeader, Method, Profile};
+use crate::model::ModelId;
+use crate::predict::mixer::COMPONENTS;
+
+/// Neural blocks stepped together on one thread when decompressing.
+const STREAMS_PER_GROUP: usize = 48;
+
+/// Neural blocks in flight at once (each holds its network state, ~1 MB with the built-in model,
+/// and its adaptive models, up to ~6 MB per 64 KiB of block), whatever the thread count: this
+/// and [`BATCH_BYTES`] are what bound memory.
+const BATCH_BLOCKS: usize = 32;
+
+/// Input bytes in flight at once (fewer, larger blocks for the large block sizes).
+const BATCH_BYTES: usize = 2 << 20;
+
+/// Compression settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Worker threads (the output never depends on this).
+    pub threads: usize,
+    /// Target size of a neural block in bytes.
+    pub neural_block: usize,
+    /// Largest block of any kind (non-text runs are merged up to this).
+    pub max_block: usize,
+    /// Neural blocks stepped together on one thread (scheduling only; never changes the output).
+    pub streams_per_thread: usize,
+    /// When to use the neural coder.
+    pub neural: NeuralUse,
+    /// How token probabilities are computed.
+    pub profile: Profile,
+    /// How each segment's latent is chosen.
+    pub latent: LatentSearch,
+}
+
+/// When blocks are coded with the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NeuralUse {
+    /// Never (zstd or stored only).
+    Never,
+    /// On text blocks, where it is smaller than zstd.
+    Auto,
+    /// On every block its payload bound allows (for tests that must exercise the model).
+    #[doc(hidden)]
+    Always,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            threads: 1,
+            neural_block: 64 << 10,
+            max_block: 1 << 20,
+            streams_per_thread: STREAMS_PER_GROUP,
+            neural: NeuralUse::Auto,
+            profile: Profile::Mixed,
+            latent: LatentSearch::Off,
+        }
+    }
+}
+
+/// What a run did, for `-v`, `info` and the benchmark.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    pub frames: u64,
+    pub stored_blocks: u64,
+    pub zstd_blocks: u64,
+    pub neural_blocks: u64,
+    /// Bytes of original data in neural blocks.
+    pub neural_bytes: u64,
+    pub tokens: u64,
+    pub mismatches: u64,
+    pub latent_tokens: u64,
+    /// Segments coded, segments that carried a latent, and segments greedy decoding reproduces
+    /// exactly (compression only: the container does not record them).
+    pub segments: u64,
+    pub latent_segments: u64,
+    pub exact_segments: u64,
+    /// Models of the frames, in order of first appearance.
+    pub model_ids: Vec<ModelId>,
+    /// Numeric profiles of the frames, in order of first appearance.
+    pub profiles: Vec<Profile>,
+    /// Bits each mixture component saved ([`analyse`] only; indexed like [`COMPONENTS`]).
+    pub saved_bits: Option<[f64; COMPONENTS.len()]>,
+}
+
+impl Stats {
+    fn add_block(&mut self, h: &BlockHeader) {
+        match h.method {
+            Method::Stored => self.stored_blocks += 1,
+            Method::Zstd => self.zstd_blocks += 1,
+            Method::Neural => {
+                self.neural_blocks += 1;
+                self.neural_bytes += u64::from(h.orig_len);
+            }
+        }
+        self.tokens += u64::from(h.tokens);
+        self.mismatches += u64::from(h.mismatches);
+        self.latent_tokens += u64::from(h.latent_tokens);
+    }
+
+    fn add_segments(&mut self, s: &SegmentCounts) {
+        self.segments += u64::from(s.all);
+        self.latent_segments += u64::from(s.with_latent);
+        self.exact_segments += u64::from(s.exact);
+    }
+
+    fn add_frame(&mut self, model: ModelId, profile: Profile) {
+        self.frames += 1;
+        if !self.model_ids.contains(&model) {
+            self.model_ids.push(model);
+        }
+        if !self.profiles.contains(&profile) {
+            self.profiles.push(profile);
+        }
+    }
+}

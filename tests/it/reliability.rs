@@ -1,0 +1,206 @@
+//! Trust: golden files of every format version, single-bit flips, hostile headers, and the
+//! library's bounds. (The CLI's file safety is in `tests/cli_safety.rs`.)
+
+use std::path::{Path, PathBuf};
+
+use crate::common::tiny_model as tiny;
+use s2s2s::format::{self as container, EndRecord, FormatError, FrameHeader};
+use s2s2s::Profile;
+use s2s2s::{compress, decompress, Error, NeuralUse, Options};
+
+const GOLDEN: &str = "tests/golden";
+const ORIGINALS: [&str; 4] = ["text.txt", "binary.bin", "empty", "mixed.bin"];
+
+/// Golden sets: directory, format version and numeric profile. All but `v1` are what the
+/// current build writes (version 2 for neural blocks up to 64 KiB, 3 beyond).
+const SETS: [(&str, u8, Profile); 5] = [
+    ("v1", 1, Profile::Neural),
+    ("v2", 2, Profile::Neural),
+    ("v2-mixed", 2, Profile::Mixed),
+    ("v2-adaptive", 2, Profile::Adaptive),
+    ("v3-mixed", 3, Profile::Mixed),
+];
+
+fn current_sets() -> impl Iterator<Item = (&'static str, u8, Profile)> {
+    SETS.into_iter().filter(|s| s.1 >= 2)
+}
+
+/// The settings the current build's golden files were made with: every block the model can
+/// take goes through it, several blocks per file (version 2), or blocks beyond version 2's
+/// bound (version 3).
+fn golden_options(version: u8, profile: Profile) -> Options {
+    let (neural_block, max_block) = if version >= 3 { (100_000, 200_000) } else { (2048, 4096) };
+    Options { threads: 1, neural_block, max_block, streams_per_thread: 4, neural: NeuralUse::Always, profile, ..Options::default() }
+}
+
+fn original(name: &str) -> Vec<u8> {
+    if name == "concatenated" {
+        return ["text.txt", "binary.bin", "empty"].iter().flat_map(|n| original(n)).collect();
+    }
+    std::fs::read(Path::new(GOLDEN).join(name)).unwrap()
+}
+
+fn golden_path(set: &str, name: &str) -> PathBuf {
+    Path::new(GOLDEN).join(set).join(format!("{name}.s2s"))
+}
+
+fn pack(data: &[u8], o: &Options) -> Vec<u8> {
+    let mut out = Vec::new();
+    compress(tiny(), &mut &data[..], &mut out, o, &|_| {}).unwrap();
+    out
+}
+
+fn unpack(packed: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    decompress(tiny(), &mut &packed[..], Some(&mut out), 2, &|_| {})?;
+    Ok(out)
+}
+
+fn current_golden(version: u8, profile: Profile) -> Vec<(String, Vec<u8>)> {
+    let o = golden_options(version, profile);
+    let mut files: Vec<(String, Vec<u8>)> = ORIGINALS.iter().map(|n| (n.to_string(), pack(&original(n), &o))).collect();
+    let cat = ["text.txt", "binary.bin", "empty"].iter().flat_map(|n| pack(&original(n), &o)).collect();
+    files.push(("concatenated".into(), cat));
+    files
+}
+
+/// Writes the current version's golden files: run once per format version or new profile, then
+/// commit them (files of earlier profiles must come out unchanged).
+#[test]
+#[ignore]
+fn regenerate_golden_files() {
+    for (set, version, profile) in current_sets() {
+        std::fs::create_dir_all(Path::new(GOLDEN).join(set)).unwrap();
+        for (name, packed) in current_golden(version, profile) {
+            std::fs::write(golden_path(set, &name), packed).unwrap();
+        }
+    }
+}
+
+#[test]
+fn golden_files_of_every_version_and_profile_decompress_exactly() {
+    for (set, version, profile) in SETS {
+        for name in ORIGINALS.iter().copied().chain(["concatenated"]) {
+            let packed = std::fs::read(golden_path(set, name)).unwrap();
+            assert_eq!((packed[4], packed[5]), (version, profile as u8), "{set} {name}");
+            assert_eq!(unpack(&packed).unwrap(), original(name), "{set} {name}");
+        }
+    }
+}
+
+#[test]
+fn current_version_reproduces_its_golden_files_bit_for_bit() {
+    // Pins the coded bits: any change to the model arithmetic, the mixer, the quantisation or the
+    // coder shows.
+    for (set, version, profile) in current_sets() {
+        for (name, packed) in current_golden(version, profile) {
+            let golden = std::fs::read(golden_path(set, &name)).unwrap();
+            assert!(golden == packed, "{set}/{name}: the encoder no longer produces the committed bits");
+        }
+        let info = s2s2s::inspect(&mut &std::fs::read(golden_path(set, "mixed.bin")).unwrap()[..]).unwrap();
+        // (version 3's files hold one block each: its large blocks are exercised in roundtrip.rs)
+        assert!(info.neural_blocks >= if version >= 3 { 1 } else { 3 }, "the golden files must exercise the model");
+    }
+}
+
+#[test]
+fn unknown_versions_and_profiles_are_refused_by_name() {
+    let mut packed = std::fs::read(golden_path("v2", "text.txt")).unwrap();
+    packed[4] = container::VERSION + 1;
+    let e = unpack(&packed).unwrap_err().to_string();
+    assert!(e.contains("unsupported format version"), "{e}");
+    packed[4] = 2;
+    packed[5] = Profile::LATEST + 1;
+    let e = unpack(&packed).unwrap_err().to_string();
+    assert!(e.contains("unsupported numeric profile"), "{e}");
+}
+
+#[test]
+fn every_single_bit_flip_is_detected() {
+    // Two frames: zstd or stored blocks, then neural ones (last, so that most flips are found
+    // before any model work and the test stays fast).
+    let data = [original("binary.bin"), original("mixed.bin")[..3000].to_vec()].concat();
+    let opts = Options { neural_block: 1000, ..golden_options(2, Profile::Mixed) };
+    let split = data.len() - 3000;
+    let packed = [pack(&data[..split], &Options { neural: NeuralUse::Auto, ..opts.clone() }), pack(&data[split..], &opts)].concat();
+    let info = s2s2s::inspect(&mut &packed[..]).unwrap();
+    assert!(info.neural_blocks >= 3 && info.zstd_blocks + info.stored_blocks >= 1 && info.frames == 2);
+    assert!(unpack(&packed).unwrap() == data);
+    let mut missed = Vec::new();
+    for bit in 0..packed.len() * 8 {
+        let mut v = packed.clone();
+        v[bit / 8] ^= 1 << (bit % 8);
+        if unpack(&v).is_ok() {
+            missed.push(bit);
+        }
+    }
+    assert!(missed.is_empty(), "{} of {} flips undetected: {missed:?}", missed.len(), packed.len() * 8);
+    eprintln!("all {} single-bit flips of a {}-byte file detected", packed.len() * 8, packed.len());
+}
+
+fn frame_header(block_size: u32) -> Vec<u8> {
+    frame_header_v(container::VERSION, block_size)
+}
+
+fn frame_header_v(version: u8, block_size: u32) -> Vec<u8> {
+    let mut v = Vec::new();
+    let h = FrameHeader { version, profile: Profile::Mixed, model_id: tiny().id().0, block_size };
+    container::write_frame_header(&mut v, &h).unwrap();
+    v
+}
+
+#[test]
+fn hostile_lengths_fail_fast_without_allocating_them() {
+    // A frame that claims 1 TB of content but holds none.
+    let mut v = frame_header(container::MAX_BLOCK_SIZE);
+    container::write_end(&mut v, &EndRecord { total_len: 1 << 40, crc: 0 }).unwrap();
+    assert!(matches!(unpack(&v), Err(Error::Format(FormatError::FrameLength { .. }))));
+    // A block claiming the largest payload, followed by 10 bytes: truncated, not a 32 MiB buffer.
+    let mut v = frame_header(container::MAX_BLOCK_SIZE);
+    let h = container::BlockHeader {
+        method: container::Method::Zstd,
+        orig_len: container::MAX_BLOCK_SIZE,
+        payload_len: container::max_payload(container::MAX_BLOCK_SIZE),
+        crc: 0,
+        tokens: 0,
+        mismatches: 0,
+        latent_tokens: 0,
+    };
+    container::write_block(&mut v, &h, &[0; 10]).unwrap();
+    let e = unpack(&v).unwrap_err();
+    assert!(matches!(e, Error::Format(FormatError::Truncated { .. } | FormatError::Checksum { .. })), "{e}");
+    // Frame headers with out-of-range block sizes.
+    for size in [0, container::MAX_BLOCK_SIZE + 1, u32::MAX] {
+        let mut v = frame_header(1);
+        v[22..26].copy_from_slice(&size.to_le_bytes());
+        let crc = crc32fast::hash(&v[..26]);
+        v[26..30].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(unpack(&v), Err(Error::Format(FormatError::BlockSize { .. }))), "block size {size}");
+    }
+}
+
+#[test]
+fn neural_blocks_beyond_the_format_bound_are_refused() {
+    // version 3 allows 1 MiB; versions 1 and 2 allowed 64 KiB
+    for (version, bound) in [(container::VERSION, container::MAX_NEURAL_BLOCK), (2, 1 << 16)] {
+        let mut v = frame_header_v(version, container::MAX_BLOCK_SIZE);
+        let h = container::BlockHeader {
+            method: container::Method::Neural,
+            orig_len: bound + 1,
+            payload_len: 4,
+            crc: 0,
+            tokens: bound + 1,
+            mismatches: 0,
+            latent_tokens: 0,
+        };
+        container::write_block(&mut v, &h, &[0; 4]).unwrap();
+        assert!(matches!(unpack(&v), Err(Error::Format(FormatError::NeuralBlock { .. }))), "version {version}");
+    }
+}
+
+#[test]
+fn oversized_options_still_make_readable_files() {
+    let data = original("mixed.bin");
+    let o = Options { neural_block: 1 << 30, max_block: 3000, ..golden_options(2, Profile::Mixed) };
+    assert!(unpack(&pack(&data, &o)).unwrap() == data);
+}

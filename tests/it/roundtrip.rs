@@ -1,0 +1,186 @@
+//! Library round trips with the tiny fixture model: arbitrary bytes, edge cases, thread counts
+//! and batch layouts, concatenated frames, and the engine against the candle reference.
+
+use std::path::Path;
+
+use crate::common::tiny_model as tiny;
+use proptest::prelude::*;
+use s2s2s::engine::Kernel;
+use s2s2s::LatentSearch as Search;
+use s2s2s::Profile;
+use s2s2s::{compress, decompress, Model, NeuralUse, Options, PreparedModel};
+
+const PROFILES: [Profile; 3] = [Profile::Mixed, Profile::Neural, Profile::Adaptive];
+
+fn opts(threads: usize, neural_block: usize, streams: usize) -> Options {
+    Options { threads, neural_block, streams_per_thread: streams, max_block: 4096, neural: NeuralUse::Always, ..Options::default() }
+}
+
+fn with(profile: Profile, o: Options) -> Options {
+    Options { profile, ..o }
+}
+
+fn pack(codec: &PreparedModel, data: &[u8], o: &Options) -> Vec<u8> {
+    let mut out = Vec::new();
+    compress(codec, &mut &data[..], &mut out, o, &|_| {}).unwrap();
+    out
+}
+
+fn unpack(codec: &PreparedModel, packed: &[u8], threads: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    decompress(codec, &mut &packed[..], Some(&mut out), threads, &|_| {}).unwrap();
+    out
+}
+
+fn text(n: usize) -> Vec<u8> {
+    let base = "It was the best of times, it was the worst of times; <page> 'quoted' \u{e9}t\u{e9} \n";
+    base.as_bytes().iter().cycle().take(n).copied().collect()
+}
+
+#[test]
+fn edge_cases_round_trip() {
+    let c = tiny();
+    let all: Vec<u8> = (0..=255u8).collect();
+    let cases: Vec<Vec<u8>> = vec![
+        vec![],
+        b"a".to_vec(),
+        all.clone(),
+        all.repeat(40),
+        b"\xff\xfe\x00invalid \xc3( utf8 \xe2\x82".to_vec(),
+        text(9000),
+        [text(3000), all.repeat(20), text(3000)].concat(),
+    ];
+    for data in cases {
+        for p in PROFILES {
+            let packed = pack(c, &data, &with(p, opts(2, 700, 3)));
+            assert_eq!(unpack(c, &packed, 2), data, "len {}, {p:?}", data.len());
+        }
+    }
+}
+
+#[test]
+fn output_is_independent_of_threads_and_batch_layout() {
+    let c = tiny();
+    let data = [text(20_000), (0..=255u8).collect(), text(5_000)].concat();
+    for p in PROFILES {
+        let reference = pack(c, &data, &with(p, opts(1, 1000, 1)));
+        for (t, s) in [(2, 1), (1, 7), (2, 32), (3, 2)] {
+            assert_eq!(pack(c, &data, &with(p, opts(t, 1000, s))), reference, "threads {t}, streams {s}, {p:?}");
+        }
+        assert_eq!(unpack(c, &reference, 1), data);
+        assert_eq!(unpack(c, &reference, 2), data);
+    }
+}
+
+#[test]
+fn latent_searches_are_independent_of_threads_and_round_trip() {
+    // the tiny model fine-tuned with a latent policy by `s2s2s train model` (tests/train.rs's recipe)
+    let c = PreparedModel::new(Model::load(Path::new("tests/data/tiny-latent")).unwrap()).unwrap();
+    assert!(c.policy().is_some());
+    let data = [text(6_000), (0..=255u8).collect(), text(2_000)].concat();
+    for latent in [Search::Heuristic, Search::Policy] {
+        let o = Options { latent, ..opts(1, 1000, 1) };
+        let mut reference = Vec::new();
+        let stats = s2s2s::compress(&c, &mut &data[..], &mut reference, &o, &|_| {}).unwrap();
+        assert!(stats.segments > 0 && stats.latent_segments <= stats.segments);
+        for (t, s) in [(2, 1), (2, 32), (3, 2)] {
+            assert_eq!(pack(&c, &data, &Options { threads: t, streams_per_thread: s, ..o.clone() }), reference, "{latent:?} threads {t}");
+        }
+        assert_eq!(unpack(&c, &reference, 2), data, "{latent:?}");
+    }
+}
+
+#[test]
+fn blocks_beyond_64_kib_round_trip_on_any_thread_count() {
+    let c = tiny();
+    let data = [text(140_000), (0..=255u8).collect(), text(20_000)].concat();
+    for p in [Profile::Mixed, Profile::Adaptive] {
+        let o = Options { max_block: 1 << 20, ..with(p, opts(1, 100_000, 4)) };
+        let reference = pack(c, &data, &o);
+        assert_eq!(pack(c, &data, &Options { threads: 2, streams_per_thread: 1, ..o.clone() }), reference, "{p:?}");
+        assert_eq!(unpack(c, &reference, 2), data, "{p:?}");
+    }
+}
+
+#[test]
+fn output_is_independent_of_the_kernel() {
+    let model = Model::load(Path::new("tests/data/tiny")).unwrap();
+    let data = text(3000);
+    let mut outputs = Vec::new();
+    for k in Kernel::available() {
+        let codec = PreparedModel::with_kernel(Model::load(Path::new("tests/data/tiny")).unwrap(), k).unwrap();
+        outputs.push((k, pack(&codec, &data, &opts(1, 1000, 4))));
+    }
+    for (k, o) in &outputs {
+        assert_eq!(o, &outputs[0].1, "{k:?} differs from {:?}", outputs[0].0);
+    }
+    drop(model);
+}
+
+#[test]
+fn concatenated_frames_decompress_to_concatenated_inputs() {
+    let c = tiny();
+    let (a, b) = (text(2500), b"second frame \x00\x01".to_vec());
+    let packed = [pack(c, &a, &opts(1, 800, 4)), pack(c, &b, &opts(1, 800, 4)), pack(c, b"", &opts(1, 800, 4))].concat();
+    assert_eq!(unpack(c, &packed, 2), [a, b].concat());
+}
+
+#[test]
+fn engine_matches_the_candle_reference() {
+    let model = Model::load(Path::new("tests/data/tiny")).unwrap();
+    let engine = s2s2s::engine::Engine::new(&model.weights, Kernel::detect());
+    let t5 = s2s2s::model::reference::T5::new(&model.weights, &candle_core::Device::Cpu).unwrap();
+    let ctx: Vec<u32> = (0..10).map(|i| i * 29 % 320).collect();
+    let latent = [7u32, 300];
+    let seg: Vec<u32> = (0..12).map(|i| i * 17 % 320).collect();
+    let reference = t5.decode(&t5.encode(&ctx, &latent).unwrap(), &seg).unwrap().to_vec2::<f32>().unwrap();
+    let mut states = engine.begin_segments(&[(&ctx, &latent)]);
+    let mut logits = Vec::new();
+    let mut input = model.config().bos_id();
+    for (pos, &tok) in seg.iter().enumerate() {
+        let mut refs: Vec<_> = states.iter_mut().collect();
+        engine.step(&mut refs, &[input], &mut logits);
+        for (a, b) in logits.iter().zip(&reference[pos]) {
+            assert!((a - b).abs() < 1e-4, "position {pos}: {a} vs {b}");
+        }
+        input = tok;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_round_trip(data in proptest::collection::vec(any::<u8>(), 0..3000), block in 64usize..2000, threads in 1usize..3) {
+        let c = tiny();
+        let profile = PROFILES[block % 3];
+        let packed = pack(c, &data, &with(profile, opts(threads, block, 3)));
+        prop_assert_eq!(unpack(c, &packed, 3 - threads), data);
+    }
+
+    #[test]
+    fn arbitrary_text_round_trips(s in "\\PC{0,800}") {
+        let c = tiny();
+        let packed = pack(c, s.as_bytes(), &opts(1, 300, 2));
+        prop_assert_eq!(unpack(c, &packed, 1), s.as_bytes());
+    }
+}
+
+#[test]
+fn incompressible_data_grows_by_less_than_a_tenth_of_a_percent_plus_64_bytes() {
+    let c = tiny();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let data: Vec<u8> = (0..300_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    for len in [1, 100, 5000, data.len()] {
+        let packed = pack(c, &data[..len], &Options::default());
+        assert!(packed.len() <= len + len / 1000 + 64, "{len} bytes grew to {}", packed.len());
+        assert_eq!(unpack(c, &packed, 2), &data[..len]);
+    }
+}
