@@ -19,6 +19,11 @@ for t in container decompress roundtrip; do
     2>&1 | tee "$out/fuzz-$t.log" | grep -E "^#[0-9]+[[:space:]]+DONE|^Done [0-9]+ runs|SUMMARY|panicked|crash-" || true
 done
 
+# The round trip once more under AddressSanitizer: it runs the SIMD kernels (the only unsafe
+# code) on every layout the fuzzer finds.
+cargo fuzz run -s address roundtrip -- -max_total_time="$secs" -max_len=8192 -rss_limit_mb=4096 -timeout=60 \
+  2>&1 | tee "$out/fuzz-roundtrip-asan.log" | grep -E "^#[0-9]+[[:space:]]+DONE|^Done [0-9]+ runs|SUMMARY|ERROR: AddressSanitizer|panicked|crash-" || true
+
 # 2. Peak memory by input size (GNU time's maximum resident set size), built-in model.
 cargo build --release -q
 bin=./target/release/s2s2s
@@ -56,4 +61,4 @@ $bin info "$out/one-block.s2s" | grep -E "blocks|tokens  "
 /usr/bin/time -f "one block, one thread: %e s" $bin decompress -c -T1 "$out/one-block.s2s" 2>&1 >/dev/null | tail -1
 
 # 4. Single-bit flips: every bit of a multi-frame, multi-method container.
-cargo test --release -q --test reliability every_single_bit_flip_is_detected -- --nocapture 2>&1 | grep -E "flips|test result"
+cargo test --release -q --test it reliability::every_single_bit_flip_is_detected -- --nocapture 2>&1 | grep -E "flips|test result"

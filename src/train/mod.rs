@@ -281,6 +281,34 @@ fn init_weights(cfg: &Config, rng: &mut ChaCha8Rng, dev: &Device) -> Result<Vec<
         .collect()
 }
 
+/// The coding model a run starts from: the `--init` model's weights, or new ones of the plan's
+/// shape (drawn from `rng`).
+fn initial_model(plan: &Plan, vocab: usize, rng: &mut ChaCha8Rng, dev: &Device) -> Result<(Config, Vec<(String, Tensor)>)> {
+    let Some(dir) = &plan.init else {
+        let s = &plan.model;
+        let cfg = Config {
+            vocab,
+            d_model: s.d_model,
+            n_heads: s.n_heads,
+            d_ff: s.d_ff,
+            enc_layers: s.enc_layers,
+            dec_layers: s.dec_layers,
+            segment: plan.segment,
+            context: plan.context,
+            max_latent: plan.max_latent,
+        };
+        let w = init_weights(&cfg, rng, dev)?;
+        return Ok((cfg, w));
+    };
+    let m = Model::load(dir)?;
+    if m.config().vocab != vocab {
+        return Err(Error::Train(format!("{} has {} tokens, the tokenizer {vocab}", dir.display(), m.config().vocab)));
+    }
+    let mut w = m.weights.tensors().map(|(n, shape, v)| Ok((n.clone(), Tensor::from_slice(v, shape, dev)?))).collect::<Result<Vec<_>>>()?;
+    w.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((m.config().clone(), w))
+}
+
 /// Tokenised training and validation splits of every source.
 struct Data {
     train: Vec<Vec<u32>>,
@@ -400,37 +428,7 @@ impl Trainer {
         let tok = ByteTokenizer::from_json(tok_json.as_bytes())?;
         let vocab = tok.vocab_size();
         let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
-        let (cfg, weights) = match &plan.init {
-            Some(dir) => {
-                let m = Model::load(dir)?;
-                if m.config().vocab != vocab {
-                    return Err(Error::Train(format!("{} has {} tokens, the tokenizer {vocab}", dir.display(), m.config().vocab)));
-                }
-                let mut w = m
-                    .weights
-                    .tensors()
-                    .map(|(n, shape, v)| Ok((n.clone(), Tensor::from_slice(v, shape, &dev)?)))
-                    .collect::<Result<Vec<_>>>()?;
-                w.sort_by(|a, b| a.0.cmp(&b.0));
-                (m.config().clone(), w)
-            }
-            None => {
-                let s = &plan.model;
-                let cfg = Config {
-                    vocab,
-                    d_model: s.d_model,
-                    n_heads: s.n_heads,
-                    d_ff: s.d_ff,
-                    enc_layers: s.enc_layers,
-                    dec_layers: s.dec_layers,
-                    segment: plan.segment,
-                    context: plan.context,
-                    max_latent: plan.max_latent,
-                };
-                let w = init_weights(&cfg, &mut rng, &dev)?;
-                (cfg, w)
-            }
-        };
+        let (cfg, weights) = initial_model(&plan, vocab, &mut rng, &dev)?;
         // A model trained from another keeps its segment, context and latent length.
         plan.segment = cfg.segment;
         plan.context = cfg.context;
