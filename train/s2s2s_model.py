@@ -84,7 +84,8 @@ class Attn(nn.Module):
         k = self.k(kv).view(B, S, h, dh).transpose(1, 2)
         v = self.v(kv).view(B, S, h, dh).transpose(1, 2)
         # SDPA scales by 1/sqrt(dh) like the engine; the additive mask carries the position bias
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        # (under autocast q is bf16 while the bias stays f32: SDPA wants one dtype; a no-op in f32)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
         return self.o(o.transpose(1, 2).reshape(B, T, D))
 
 
