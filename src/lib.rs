@@ -7,24 +7,33 @@
 //!
 //! * [`tokenizer`]: bytes to tokens and back;
 //! * [`model`]: config, tensor schema, input layouts, weights files, built-in networks, lookup;
-//! * [`engine`]: the deterministic inference coding runs (its `kernels` hold the only `unsafe`);
-//! * [`predict`]: the adaptive models of the block itself, mixed with the network;
-//! * [`numeric`]: the arithmetic that defines the coded bits (frozen: see its doc);
-//! * [`codec`]: the symmetric coding loop, segments, latents, the range coder;
+//! * `engine`: the deterministic inference coding runs (its `kernels` hold the only `unsafe`);
+//! * `predict`: the adaptive models of the block itself, mixed with the network;
+//! * `numeric`: the arithmetic that defines the coded bits (frozen: see its doc);
+//! * `codec`: the symmetric coding loop, segments, latents, the range coder;
 //! * [`format`]: the `.s2s` container;
 //! * [`pipeline`]: blocks, batches and threads, both directions;
 //! * `train` (feature `train`): the trainer and its corpus split.
+//!
+//! `engine`, `predict`, `numeric` and `codec` are hidden from the documentation: public only
+//! for the benchmarks, fuzz targets and cross-checks.
 
 #![deny(unsafe_code)]
 
+// The stages below are public for the benchmarks, the fuzz targets and the cross-checks, not as
+// a stable API (hidden from the docs): use the re-exports.
+#[doc(hidden)]
 pub mod codec;
+#[doc(hidden)]
 pub mod engine;
 pub mod error;
 pub mod format;
 pub mod level;
 pub mod model;
+#[doc(hidden)]
 pub mod numeric;
 pub mod pipeline;
+#[doc(hidden)]
 pub mod predict;
 pub mod tokenizer;
 #[cfg(feature = "train")]

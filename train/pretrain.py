@@ -428,7 +428,7 @@ def main(argv=None):
     figures_path = os.path.join(a.out, "figures.json")
     figures = {"device": str(device) + gpu, "torch": torch.__version__, "config": c,
                "plan": {k: getattr(a, k) for k in PLAN_KEYS}, "budget_minutes": a.minutes, "batch": a.batch,
-               "precision": "bf16" if device.type == "cuda" and a.precision == "auto" else a.precision,
+               "precision": "bf16" if a.precision == "bf16" or (a.precision == "auto" and device.type == "cuda") else "f32",
                "compile": bool(a.compile), "data": a.data or a.corpus,
                "training_tokens_available": int(sampler.size.sum()), "before": baseline, "after": None}
     loop_s = 0.0  # wall time of the training loop (synchronised), for tokens/s

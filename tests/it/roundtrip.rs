@@ -184,3 +184,34 @@ fn incompressible_data_grows_by_less_than_a_tenth_of_a_percent_plus_64_bytes() {
         assert_eq!(unpack(c, &packed, 2), &data[..len]);
     }
 }
+
+/// The PyTorch trainer (`train/`) and the engine define the same network: a tiny network made
+/// and scored by `train/make_fixture.py` (f16-exact weights, f32 logits) must give the engine
+/// the same logits, within the fixture's stated tolerance (f32 rounding of two summation
+/// orders; real mismatches, a wrong bucket, mask or scale, move logits by 0.01 or more).
+#[test]
+fn engine_matches_the_pytorch_trainer() {
+    let dir = Path::new("tests/data/torch-fixture");
+    let model = Model::load(dir).unwrap();
+    let expected: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let tolerance = expected["tolerance"].as_f64().unwrap() as f32;
+    let ids = |v: &serde_json::Value| -> Vec<u32> { v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect() };
+    let cases = expected["cases"].as_array().unwrap();
+    assert!(cases.len() >= 3);
+    for k in Kernel::available() {
+        let engine = s2s2s::engine::Engine::new(&model.weights, k);
+        for case in cases {
+            let (context, latent, segment) = (ids(&case["context"]), ids(&case["latent"]), ids(&case["segment"]));
+            let mut states = engine.begin_segments(&[(&context, &latent)]);
+            let inputs = model.config().decoder_input(&segment);
+            let mut logits = Vec::new();
+            for (t, want) in case["logits"].as_array().unwrap().iter().enumerate() {
+                engine.step(&mut states.iter_mut().collect::<Vec<_>>(), &[inputs[t]], &mut logits);
+                let want: Vec<f32> = want.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+                assert_eq!(want.len(), logits.len());
+                let worst = logits.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(worst <= tolerance, "{} with {}: position {t} differs by {worst}", case["name"], k.name());
+            }
+        }
+    }
+}
