@@ -6,7 +6,7 @@ so this script ships pre-tokenized data instead:
 
     nice -n 19 python3 train/pack_data.py --cache /root/s2s2s-longrun/cache --out scratch/gpu-data
 
-* Token ids are those of pretrain.py `load_data` (the same split, src/corpus.rs's rule: the last
+* Token ids are those of pretrain.py `load_data` (the same split, src/train/corpus.rs's rule: the last
   max(2%, 100 kB) of each source, 1 MB for enwik8_head3M, is validation and is never trained on;
   15% of each training split in CRLF blocks; the models/ tokenizer). They come from a token cache
   of pretrain.py (`--cache`: the long run's, or one this script fills from --corpus).

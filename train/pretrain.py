@@ -211,7 +211,7 @@ def load_packed(a, tok, log):
 
 
 class Sampler:
-    """Training examples as src/train.rs `Data::sample`: a source with probability proportional to
+    """Training examples as src/train/data.rs `Data::sample`: a source with probability proportional to
     the square root of its training tokens (small sources still count), a uniform position, the 128
     tokens before it as context and the 128 from it as the segment, empty latent. One change: a
     share of examples (--empty-context) gets no context, as the first segment of every block (and
@@ -252,7 +252,7 @@ class Sampler:
 
 
 def validation_set(val, c, k):
-    """Fixed validation segments, as src/train.rs `Data::validation`: k evenly spaced through each
+    """Fixed validation segments, as src/train/data.rs `Data::validation`: k evenly spaced through each
     source's held-out split, each with its full context."""
     ctx, seg = c["context"], c["segment"]
     out = {}
@@ -298,7 +298,7 @@ def lr_at(a, step, frac):
 
 
 def make_optimizer(model, a):
-    # no decay on norms, the embedding and the position tables (as src/train.rs `Params::step`)
+    # no decay on norms, the embedding and the position tables (as src/train/optim.rs `Params::step`)
     decay = [p for n, p in model.named_parameters() if p.dim() == 2 and n != "embed.weight" and "rel" not in n]
     other = [p for n, p in model.named_parameters() if not (p.dim() == 2 and n != "embed.weight" and "rel" not in n)]
     return torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay}, {"params": other, "weight_decay": 0.0}],

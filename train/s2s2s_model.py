@@ -2,11 +2,11 @@
 
 Every choice here mirrors a Rust file, and a change on either side must be made on both:
 
-* network: `src/model.rs` (`T5`, the candle reference) and `src/engine.rs` (the deterministic
+* network: `src/model/reference.rs` (`T5`, the candle reference; names in `src/model/schema.rs`) and `src/engine/` (the deterministic
   coding engine, which is what compression actually runs);
 * tokenizer: `src/tokenizer.rs` (`ByteTokenizer::encode`);
-* validation split: `src/corpus.rs` (`held_out_bytes`);
-* training examples: `src/train.rs` (`Data::sample`, `Data::validation`).
+* validation split: `src/train/corpus.rs` (`held_out_bytes`);
+* training examples: `src/train/data.rs` (`Data::sample`, `Data::validation`).
 
 (Paths as of commit 097c869; the module refactor moves them under src/model/, src/engine/,
 src/train/.)
@@ -34,11 +34,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 CONFIG_FIELDS = ["vocab", "d_model", "n_heads", "d_ff", "enc_layers", "dec_layers", "segment", "context", "max_latent"]
-ENC_BUCKETS, DEC_BUCKETS = 32, 16  # table rows of enc_rel / dec_rel (src/engine.rs checks them)
+ENC_BUCKETS, DEC_BUCKETS = 32, 16  # table rows of enc_rel / dec_rel (src/model/schema.rs lists them)
 
 
 # ---------------------------------------------------------------------------------------------
-# Position buckets (src/model.rs `bucket_causal` / `bucket_bidir`): integer arithmetic only, so
+# Position buckets (src/numeric/buckets.rs `bucket_causal` / `bucket_bidir`): integer arithmetic only, so
 # the engine and training agree exactly.
 
 def bucket_causal(n, exact=8, half=16):
@@ -155,7 +155,7 @@ class T5(nn.Module):
         self.init_weights()
 
     def init_weights(self):
-        """From-scratch initialisation of src/train.rs `init_weights` (T5-style scaled normals)."""
+        """From-scratch initialisation of src/model/schema.rs `specs` (T5-style scaled normals)."""
         c = self.c
         std = c["d_model"] ** -0.5
         depth = math.sqrt(2 * (c["enc_layers"] + c["dec_layers"]))
@@ -228,7 +228,7 @@ def batch_tensors(c, contexts, segments, device, latents=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# Model directories (what `s2s2s --model DIR` and the built-in registry load: src/model.rs)
+# Model directories (what `s2s2s --model DIR` and the built-in registry load: src/model/)
 
 def read_config(path):
     with open(path) as f:
@@ -346,7 +346,7 @@ class ByteTokenizer:
 
 
 # ---------------------------------------------------------------------------------------------
-# Corpus (src/corpus.rs): each source's tail is validation, never trained on
+# Corpus (src/train/corpus.rs): each source's tail is validation, never trained on
 
 def held_out_bytes(name, size):
     return 1_000_000 if name == "enwik8_head3M" else max(size // 50, 100_000)
