@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use super::attention::{attend, residual_add};
+use super::kernels::Vectorised;
 use super::{key_capacity, DecLayer, Engine, StreamState};
 use crate::numeric::buckets::bucket_causal;
 use crate::numeric::detmath::rms_norm;
@@ -11,7 +12,7 @@ impl Engine {
     /// One decoder step for several streams: feeds each stream's next input token and writes
     /// the logits over the text vocabulary (`streams.len() × vocab`) into `logits`.
     pub fn step(&self, streams: &mut [&mut StreamState], inputs: &[u32], logits: &mut Vec<f32>) {
-        self.kernel.vectorised(|| self.step_body(streams, inputs, logits))
+        self.kernel.vectorised(Step { engine: self, streams, inputs, logits })
     }
 
     #[inline(always)]
@@ -97,5 +98,22 @@ impl Engine {
             }
         }
         residual_add(x, &self.mm(&ctx, rows, &l.cross_attn.o, d, d));
+    }
+}
+
+/// One decoder step as work for [`super::Kernel::vectorised`].
+struct Step<'a, 's> {
+    engine: &'a Engine,
+    streams: &'a mut [&'s mut StreamState],
+    inputs: &'a [u32],
+    logits: &'a mut Vec<f32>,
+}
+
+impl Vectorised for Step<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        self.engine.step_body(self.streams, self.inputs, self.logits)
     }
 }

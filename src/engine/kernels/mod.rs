@@ -28,6 +28,14 @@ enum Isa {
     Avx512,
 }
 
+/// Work to compile for a kernel's vector width (see [`Kernel::vectorised`]). `run` must be
+/// `#[inline(always)]`, with the work inlined into it, so that it is compiled inside the
+/// `#[target_feature]` trampoline (a closure would be compiled on its own, for the base ISA).
+pub trait Vectorised {
+    type Output;
+    fn run(self) -> Self::Output;
+}
+
 /// A kernel variant this CPU can run (see the module doc: only CPU detection makes one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Kernel(Isa);
@@ -127,14 +135,14 @@ impl Kernel {
     /// vectorise wider, with the same IEEE operations per element (Rust never fuses or
     /// reorders them), so the same bits.
     #[inline(always)]
-    pub fn vectorised<R>(self, f: impl FnOnce() -> R) -> R {
+    pub fn vectorised<W: Vectorised>(self, f: W) -> W::Output {
         match self.0 {
             // SAFETY: the token proves the CPU has the ISA; `f` is safe code.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => unsafe { x86::with_avx512(f) },
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => unsafe { x86::with_avx2(f) },
-            _ => f(),
+            _ => f.run(),
         }
     }
 }

@@ -360,8 +360,8 @@ pub unsafe fn scores_avx2(q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
 /// # Safety
 /// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
-    f()
+pub unsafe fn with_avx512<W: super::Vectorised>(f: W) -> W::Output {
+    f.run()
 }
 
 /// Runs `f` in a function compiled for AVX2.
@@ -369,6 +369,6 @@ pub unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
 /// # Safety
 /// The CPU has AVX2.
 #[target_feature(enable = "avx2")]
-pub unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
-    f()
+pub unsafe fn with_avx2<W: super::Vectorised>(f: W) -> W::Output {
+    f.run()
 }
