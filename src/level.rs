@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use crate::codec::latent::LatentSearch;
-use crate::format::Profile;
+use crate::format::{CmParams, Profile};
 use crate::model::Builtin;
 use crate::pipeline::Options;
 
@@ -22,22 +22,32 @@ pub struct Level {
     pub block: usize,
     /// How each segment's latent is chosen.
     pub latent: LatentSearch,
+    /// The context mixer's size and lanes (profile `Cm`).
+    pub cm: CmParams,
 }
 
 const KIB: usize = 1 << 10;
 
 /// Levels 1 to 9.
 pub const LEVELS: [Level; 9] = [
-    Level { profile: Profile::Adaptive, model: Builtin::Small, block: 64 * KIB, latent: LatentSearch::Off },
-    Level { profile: Profile::Adaptive, model: Builtin::Small, block: 1024 * KIB, latent: LatentSearch::Off },
-    Level { profile: Profile::Mixed, model: Builtin::Small, block: 64 * KIB, latent: LatentSearch::Off },
-    Level { profile: Profile::Mixed, model: Builtin::Small, block: 256 * KIB, latent: LatentSearch::Off },
-    Level { profile: Profile::Mixed, model: Builtin::Small, block: 1024 * KIB, latent: LatentSearch::Off },
-    Level { profile: Profile::Mixed, model: Builtin::Default, block: 64 * KIB, latent: LatentSearch::Off },
-    Level { profile: Profile::Mixed, model: Builtin::Default, block: 128 * KIB, latent: LatentSearch::Off },
-    Level { profile: Profile::Mixed, model: Builtin::Default, block: 256 * KIB, latent: LatentSearch::Off },
-    Level { profile: Profile::Mixed, model: Builtin::Default, block: 1024 * KIB, latent: LatentSearch::Off },
+    Level { profile: Profile::Cm, model: Builtin::Small, block: 1024 * KIB, cm: CM_SMALL, ..NEURAL },
+    Level { profile: Profile::Cm, model: Builtin::Small, block: 1024 * KIB, cm: CM_LARGE, ..NEURAL },
+    Level { model: Builtin::Small, block: 64 * KIB, ..NEURAL },
+    Level { model: Builtin::Small, block: 256 * KIB, ..NEURAL },
+    Level { model: Builtin::Small, block: 1024 * KIB, ..NEURAL },
+    Level { block: 64 * KIB, ..NEURAL },
+    Level { block: 128 * KIB, ..NEURAL },
+    Level { block: 256 * KIB, ..NEURAL },
+    Level { block: 1024 * KIB, ..NEURAL },
 ];
+
+/// The context mixer of level 1: 64 MiB of hashed statistics per lane, two lanes (~170 MiB).
+const CM_SMALL: CmParams = CmParams { table_bits: 22, lanes: 2 };
+/// The context mixer of level 2: 256 MiB per lane, two lanes (~550 MiB).
+const CM_LARGE: CmParams = CmParams { table_bits: 24, lanes: 2 };
+
+/// What the levels share unless they say otherwise.
+const NEURAL: Level = Level { profile: Profile::Mixed, model: Builtin::Default, block: 64 * KIB, latent: LatentSearch::Off, cm: CM_SMALL };
 
 /// The level used when none is given.
 pub const DEFAULT_LEVEL: u8 = 6;
@@ -60,7 +70,7 @@ impl Level {
 
     /// Compression options for this level on `threads` threads.
     pub fn options(&self, threads: usize) -> Options {
-        Options { threads, profile: self.profile, neural_block: self.block, latent: self.latent, ..Options::default() }
+        Options { threads, profile: self.profile, neural_block: self.block, latent: self.latent, cm: self.cm, ..Options::default() }
     }
 }
 
@@ -77,7 +87,7 @@ mod tests {
             assert!(l.block >= 1 << 12 && l.block <= MAX_NEURAL_BLOCK as usize, "level {}", i + 1);
         }
         // a level never runs a cheaper predictor than the one below it
-        let cost = |l: &Level| (l.profile != Profile::Adaptive) as u8 * 2 + (l.model == Builtin::Default) as u8;
+        let cost = |l: &Level| l.profile.uses_network() as u8 * 2 + (l.model == Builtin::Default) as u8;
         assert!(LEVELS.windows(2).all(|w| cost(&w[0]) <= cost(&w[1])));
     }
 }

@@ -41,7 +41,7 @@ pub mod train;
 
 pub use codec::latent::LatentSearch;
 pub use error::{Error, Result};
-pub use format::Profile;
+pub use format::{CmParams, Profile};
 pub use level::Level;
 pub use model::{Builtin, Model, ModelId, ModelRegistry, ModelResolver, PreparedModel};
 pub use pipeline::{analyse, compress, decompress, inspect, NeuralUse, Options, Stats};

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use s2s2s::LatentSearch as Search;
-use s2s2s::Profile;
+use s2s2s::{CmParams, Profile};
 use s2s2s::{Model, NeuralUse, Options, PreparedModel};
 
 /// The tiny fixture model, from the repository root.
@@ -37,8 +37,9 @@ pub fn roundtrip(codec: &PreparedModel, input: &[u8]) {
         max_block: 64 + usize::from(layout[0] >> 1) * 16,
         streams_per_thread: 1 + usize::from(layout[0] >> 5),
         neural: [NeuralUse::Always, NeuralUse::Auto, NeuralUse::Never][usize::from(layout[0] >> 1) % 3],
-        profile: [Profile::Mixed, Profile::Neural, Profile::Adaptive][usize::from(layout[1]) % 3],
+        profile: [Profile::Mixed, Profile::Neural, Profile::Adaptive, Profile::Cm][usize::from(layout[1]) % 4],
         latent: [Search::Off, Search::Heuristic][usize::from(layout[1] >> 7)],
+        cm: CmParams { table_bits: 12, lanes: 1 + (layout[0] >> 6) },
     };
     let mut packed = Vec::new();
     s2s2s::compress(codec, &mut &data[..], &mut packed, &opts, &|_| {}).expect("compress");

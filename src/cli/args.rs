@@ -150,8 +150,10 @@ pub enum ProfileArg {
     Mixed,
     /// The network alone.
     Neural,
-    /// Adaptive models alone: no network, much faster.
+    /// Token-level adaptive models alone (the fast levels before format version 4).
     Adaptive,
+    /// Bitwise context mixing, no network: the fast levels.
+    Cm,
 }
 
 impl From<ProfileArg> for Profile {
@@ -160,6 +162,7 @@ impl From<ProfileArg> for Profile {
             ProfileArg::Mixed => Profile::Mixed,
             ProfileArg::Neural => Profile::Neural,
             ProfileArg::Adaptive => Profile::Adaptive,
+            ProfileArg::Cm => Profile::Cm,
         }
     }
 }
@@ -198,7 +201,7 @@ pub enum Cmd {
     /// Compare s2s2s with gzip, bzip2, xz, zstd and PPMd (7-Zip) on files (one table, one run).
     Bench {
         files: Vec<PathBuf>,
-        /// Measure every numeric profile (network alone, adaptive models alone, mixed), not only
+        /// Measure every numeric profile (context mixing, network alone, adaptive models alone, mixed), not only
         /// the default: the mixer's ablation.
         #[arg(long)]
         ablation: bool,

@@ -29,6 +29,63 @@ impl DecoderModel<PRECISION> for &Cdf {
     }
 }
 
+/// A binary decision coded with the 12-bit probability `.0` of a 1 (`1..=4095`).
+#[derive(Clone, Copy)]
+struct Bit(u32);
+
+impl EntropyModel<12> for Bit {
+    type Symbol = u32;
+    type Probability = u32;
+}
+
+impl EncoderModel<12> for Bit {
+    fn left_cumulative_and_probability(&self, bit: impl Borrow<u32>) -> Option<(u32, NonZeroU32)> {
+        let zero = 4096 - self.0;
+        Some(if *bit.borrow() == 0 { (0, NonZeroU32::new(zero)?) } else { (zero, NonZeroU32::new(self.0)?) })
+    }
+}
+
+impl DecoderModel<12> for Bit {
+    fn quantile_function(&self, quantile: u32) -> (u32, u32, NonZeroU32) {
+        let zero = 4096 - self.0;
+        let (bit, lo, p) = if quantile < zero { (0, 0, zero) } else { (1, zero, self.0) };
+        (bit, lo, NonZeroU32::new(p).expect("bit probabilities are kept in 1..=4095"))
+    }
+}
+
+/// Codes binary decisions one at a time: the same call sequence compresses, decompresses, or
+/// (for bytes stored as they are) only replays the bits for the models to learn.
+pub trait BitCoder {
+    /// Codes `bit` (encoder, learner) or returns the decoded bit (decoder; `bit` is ignored),
+    /// with `p1` (`1..=4095`) the 12-bit probability of a 1.
+    fn code_bit(&mut self, p1: u32, bit: u32) -> Result<u32, CodingError>;
+}
+
+impl BitCoder for Encoder {
+    #[inline]
+    fn code_bit(&mut self, p1: u32, bit: u32) -> Result<u32, CodingError> {
+        self.0.encode_symbol(bit, Bit(p1)).map_err(|_| CodingError::Unencodable { symbol: bit, symbols: 2 })?;
+        Ok(bit)
+    }
+}
+
+impl BitCoder for Decoder {
+    #[inline]
+    fn code_bit(&mut self, p1: u32, _bit: u32) -> Result<u32, CodingError> {
+        self.0.decode_symbol(Bit(p1)).map_err(|_| CodingError::InvalidPayload)
+    }
+}
+
+/// Replays known bits without coding them.
+pub struct Replay;
+
+impl BitCoder for Replay {
+    #[inline]
+    fn code_bit(&mut self, _p1: u32, bit: u32) -> Result<u32, CodingError> {
+        Ok(bit)
+    }
+}
+
 /// Codes symbols one at a time: the same call sequence compresses and decompresses.
 pub trait SymbolCoder {
     /// Codes `symbol` (encoder) or returns the decoded symbol (decoder; `symbol` is ignored).
@@ -98,6 +155,23 @@ mod tests {
         let mut dec = Decoder::new(&bytes).unwrap();
         for &s in &msg {
             assert_eq!(dec.code(&cdf, 0).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn bits_round_trip_at_their_cost() {
+        let msg: Vec<(u32, u32)> = (0..5000u32).map(|i| ((i * 7919) % 4095 + 1, u32::from((i * 31) % 7 < 3))).collect();
+        let mut enc = Encoder::default();
+        let mut bits = 0.0;
+        for &(p, b) in &msg {
+            assert_eq!(enc.code_bit(p, b).unwrap(), b);
+            bits -= (f64::from(if b == 1 { p } else { 4096 - p }) / 4096.0).log2();
+        }
+        let bytes = enc.finish();
+        assert!((bytes.len() * 8) as f64 <= bits + 64.0);
+        let mut dec = Decoder::new(&bytes).unwrap();
+        for &(p, b) in &msg {
+            assert_eq!(dec.code_bit(p, 0).unwrap(), b);
         }
     }
 

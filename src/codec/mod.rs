@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cm;
 pub mod coder;
 pub mod latent;
 pub mod segments;

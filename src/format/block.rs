@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 
 use super::bytes::{check, read_exact, u32_at};
-use super::{max_neural_block, FormatError, FrameHeader, Region};
+use super::{max_neural_block, FormatError, FrameHeader, Profile, Region};
 use crate::error::Result;
 
 /// Header fields after the method byte: original length, payload length, CRC of the original.
@@ -21,6 +21,8 @@ pub enum Method {
     Stored = 1,
     Zstd = 2,
     Neural = 3,
+    /// Context-mixing blocks (profile 4 frames only).
+    Cm = 4,
 }
 
 impl Method {
@@ -29,6 +31,7 @@ impl Method {
             1 => Ok(Method::Stored),
             2 => Ok(Method::Zstd),
             3 => Ok(Method::Neural),
+            4 => Ok(Method::Cm),
             _ => Err(FormatError::UnknownMethod { found: b }),
         }
     }
@@ -39,6 +42,7 @@ impl Method {
             Method::Stored => "stored",
             Method::Zstd => "zstd",
             Method::Neural => "neural",
+            Method::Cm => "cm",
         }
     }
 
@@ -155,6 +159,10 @@ fn check_bounds(h: &BlockHeader, frame: &FrameHeader) -> Result<(), FormatError>
     if h.payload_len > max_payload(h.orig_len) || (h.method == Method::Stored && h.payload_len != h.orig_len) {
         return Err(FormatError::PayloadLength { method: h.method.name(), payload_len: h.payload_len, orig_len: h.orig_len });
     }
+    let cm_frame = frame.profile == Profile::Cm;
+    if (h.method == Method::Cm && !cm_frame) || (h.method == Method::Neural && cm_frame) {
+        return Err(FormatError::MethodProfile { method: h.method.name(), profile: frame.profile.name() });
+    }
     let max = max_neural_block(frame.version);
     if h.method == Method::Neural && (h.orig_len > max || h.tokens == 0 || h.tokens > h.orig_len) {
         return Err(FormatError::NeuralBlock { len: h.orig_len, tokens: h.tokens, max });
@@ -182,7 +190,7 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let f = FrameHeader { version: VERSION, profile: Profile::Mixed, model_id: [7; 16], block_size: 4096 };
+        let f = FrameHeader { version: 3, profile: Profile::Mixed, model_id: [7; 16], block_size: 4096 };
         let h = BlockHeader { method: Method::Neural, orig_len: 100, payload_len: 3, crc: 9, tokens: 40, mismatches: 5, latent_tokens: 0 };
         let e = EndRecord { total_len: 100, crc: 9 };
         let mut buf = Vec::new();
@@ -220,5 +228,23 @@ mod tests {
         let mut buf = Vec::new();
         write_block(&mut buf, &h, b"").unwrap();
         assert!(matches!(read_record(&mut &buf[..], &f), Err(Error::Format(FormatError::PayloadLength { .. }))));
+    }
+
+    #[test]
+    fn methods_and_profiles_must_agree() {
+        let block = |method| BlockHeader { method, orig_len: 10, payload_len: 4, crc: 0, tokens: 3, mismatches: 0, latent_tokens: 0 };
+        let cm = FrameHeader { version: 4, profile: Profile::Cm, model_id: [0; 16], block_size: 100 };
+        let mixed = FrameHeader { version: 3, profile: Profile::Mixed, model_id: [0; 16], block_size: 100 };
+        for (frame, method, ok) in
+            [(&cm, Method::Cm, true), (&cm, Method::Neural, false), (&mixed, Method::Cm, false), (&mixed, Method::Neural, true)]
+        {
+            let mut buf = Vec::new();
+            write_block(&mut buf, &block(method), b"abcd").unwrap();
+            let r = read_record(&mut &buf[..], frame);
+            assert_eq!(r.is_ok(), ok, "{:?} in {:?}", method, frame.profile);
+            if !ok {
+                assert!(matches!(r, Err(Error::Format(FormatError::MethodProfile { .. }))));
+            }
+        }
     }
 }

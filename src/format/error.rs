@@ -64,4 +64,10 @@ pub enum FormatError {
     FrameLength { declared: u64, found: u64 },
     #[error("corrupt input: invalid zstd payload")]
     Zstd,
+    #[error("corrupt input: context-mixing parameters out of range (table bits {table_bits}, lanes {lanes})")]
+    CmParams { table_bits: u8, lanes: u8 },
+    #[error("corrupt input: profile {profile} in a version {version} frame")]
+    ProfileVersion { profile: &'static str, version: u8 },
+    #[error("corrupt input: a {method} block in a {profile} frame")]
+    MethodProfile { method: &'static str, profile: &'static str },
 }

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 
 use super::bytes::{check, read_exact, read_exact_or_eof, u32_at};
-use super::{FormatError, Profile, Region, MAGIC, MAX_BLOCK_SIZE, OLDEST_VERSION, VERSION};
+use super::{CmParams, FormatError, Profile, Region, MAGIC, MAX_BLOCK_SIZE, OLDEST_VERSION, VERSION};
 use crate::error::Result;
 
 /// Bytes of a frame header: magic, version, profile, model identity, block size, CRC.
@@ -56,5 +56,37 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
     if block_size == 0 || block_size > MAX_BLOCK_SIZE {
         return Err(FormatError::BlockSize { found: block_size }.into());
     }
-    Ok(Some(FrameHeader { version: b[4], profile, model_id, block_size }))
+    let h = FrameHeader { version: b[4], profile, model_id, block_size };
+    if (profile == Profile::Cm) != (h.version >= 4) {
+        return Err(FormatError::ProfileVersion { profile: profile.name(), version: h.version }.into());
+    }
+    if profile == Profile::Cm {
+        CmParams::from_bytes(&h.model_id)?;
+    }
+    Ok(Some(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    fn header(version: u8, profile: Profile, model_id: [u8; 16]) -> Vec<u8> {
+        let mut b = Vec::new();
+        write_frame_header(&mut b, &FrameHeader { version, profile, model_id, block_size: 1 << 20 }).unwrap();
+        b
+    }
+
+    #[test]
+    fn context_mixing_frames_are_version_4_with_valid_parameters() {
+        let ok = CmParams { table_bits: 22, lanes: 2 }.to_bytes();
+        assert!(read_frame_header(&mut &header(4, Profile::Cm, ok)[..]).is_ok());
+        for b in [header(3, Profile::Cm, ok), header(4, Profile::Mixed, [0; 16])] {
+            assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::ProfileVersion { .. }))));
+        }
+        for (bits, lanes) in [(11, 2), (25, 2), (22, 0), (22, 9)] {
+            let b = header(4, Profile::Cm, CmParams { table_bits: bits, lanes }.to_bytes());
+            assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))));
+        }
+    }
 }

@@ -16,13 +16,13 @@ pub mod reader;
 pub use block::{max_payload, read_record, write_block, write_end, BlockHeader, EndRecord, Method, Record};
 pub use error::{FormatError, Region};
 pub use frame::{read_frame_header, write_frame_header, FrameHeader};
-pub use profile::Profile;
+pub use profile::{CmParams, Profile};
 pub use reader::{FrameReader, Item};
 
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"S2S2";
 /// Newest format version this build reads and writes (see [`version_for`]).
-pub const VERSION: u8 = 3;
+pub const VERSION: u8 = 4;
 /// Oldest format version this build still reads (version 1's block CRC covers only the header).
 pub const OLDEST_VERSION: u8 = 1;
 /// Largest block a frame may declare (bounds memory when reading hostile input).
@@ -32,10 +32,12 @@ pub const MAX_NEURAL_BLOCK: u32 = 1 << 20;
 /// Largest neural block of a version 1 or 2 frame.
 const MAX_NEURAL_BLOCK_V2: u32 = 1 << 16;
 
-/// The version a frame with neural blocks of up to `neural_block` bytes is written as: 3 only
-/// where version 2's bound is exceeded, so that older builds read every other file.
-pub fn version_for(neural_block: usize) -> u8 {
-    if neural_block > MAX_NEURAL_BLOCK_V2 as usize {
+/// The version a frame is written as: the oldest that can hold it, so that older builds read
+/// every file they can (4 for context mixing, 3 for neural blocks beyond 2^16 bytes, else 2).
+pub fn version_for(profile: Profile, neural_block: usize) -> u8 {
+    if profile == Profile::Cm {
+        4
+    } else if neural_block > MAX_NEURAL_BLOCK_V2 as usize {
         3
     } else {
         2

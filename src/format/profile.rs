@@ -12,11 +12,14 @@ pub enum Profile {
     Mixed = 2,
     /// The adaptive models alone: no network runs.
     Adaptive = 3,
+    /// Bitwise context mixing of the bytes (`predict::cm`), no network; statistics span the
+    /// frame (format version 4).
+    Cm = 4,
 }
 
 impl Profile {
     /// The newest profile this build reads.
-    pub const LATEST: u8 = 3;
+    pub const LATEST: u8 = 4;
 
     /// The profile stored as `b`.
     pub fn from_u8(b: u8) -> Result<Self, FormatError> {
@@ -24,6 +27,7 @@ impl Profile {
             1 => Ok(Profile::Neural),
             2 => Ok(Profile::Mixed),
             3 => Ok(Profile::Adaptive),
+            4 => Ok(Profile::Cm),
             _ => Err(FormatError::UnsupportedProfile { found: b }),
         }
     }
@@ -34,11 +38,51 @@ impl Profile {
             Profile::Neural => "neural",
             Profile::Mixed => "mixed",
             Profile::Adaptive => "adaptive",
+            Profile::Cm => "cm",
         }
     }
 
     /// Whether frames of this profile run the network.
     pub fn uses_network(self) -> bool {
-        self != Profile::Adaptive
+        matches!(self, Profile::Neural | Profile::Mixed)
+    }
+}
+
+/// The context mixer's parameters, which a profile-4 frame stores where other frames store the
+/// model identity: byte 0 the log2 of its hash table's 16-byte buckets, byte 1 the number of
+/// lanes (independent predictors, dealt blocks round-robin), the other 14 bytes zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CmParams {
+    pub table_bits: u8,
+    pub lanes: u8,
+}
+
+impl CmParams {
+    /// Allowed hash table sizes (2^24 buckets is 256 MiB per lane).
+    pub const TABLE_BITS: std::ops::RangeInclusive<u8> = 12..=24;
+    /// Allowed lane counts.
+    pub const LANES: std::ops::RangeInclusive<u8> = 1..=8;
+
+    /// The 16 bytes stored in the frame header.
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[0] = self.table_bits;
+        b[1] = self.lanes;
+        b
+    }
+
+    /// The parameters stored as `b`, if they are in range.
+    pub fn from_bytes(b: &[u8; 16]) -> Result<Self, FormatError> {
+        let p = CmParams { table_bits: b[0], lanes: b[1] };
+        if !Self::TABLE_BITS.contains(&p.table_bits) || !Self::LANES.contains(&p.lanes) || b[2..].iter().any(|&x| x != 0) {
+            return Err(FormatError::CmParams { table_bits: b[0], lanes: b[1] });
+        }
+        Ok(p)
+    }
+
+    /// Memory the predictors take, in bytes (the hash tables, plus ~21 MiB per lane for the
+    /// match model's history and index and the mixers' and APMs' tables).
+    pub fn memory(self) -> u64 {
+        u64::from(self.lanes) * ((16u64 << self.table_bits) + (21 << 20))
     }
 }

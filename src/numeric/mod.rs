@@ -20,4 +20,5 @@
 pub mod buckets;
 pub mod detmath;
 pub mod hash;
+pub mod logistic;
 pub mod quantize;

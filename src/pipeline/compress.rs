@@ -5,13 +5,15 @@ use std::io::{Read, Write};
 use rayon::prelude::*;
 
 use super::batch::{in_groups, thread_pool};
+use super::lanes::Lanes;
 use super::{NeuralUse, Options, Stats, BATCH_BLOCKS, BATCH_BYTES};
+use crate::codec::cm::Lane;
 use crate::codec::coder::Encoder;
 use crate::codec::latent::{self, LatentSearch};
 use crate::codec::stream::{code_in_lockstep, BlockStream, SegmentCounts};
 use crate::error::Result;
 use crate::format::{self, BlockHeader, EndRecord, FrameHeader, Method, Profile};
-use crate::model::PreparedModel;
+use crate::model::{ModelId, PreparedModel};
 
 /// A block ready to write.
 struct Coded {
@@ -155,6 +157,23 @@ fn compress_batch(m: &PreparedModel, buf: &[u8], opts: &Options) -> Result<Vec<C
         .collect()
 }
 
+/// Codes a piece with its lane's context mixer, or stores it where that is not smaller (the
+/// lane has learned the piece either way, as the decompressor's lane will).
+fn cm_block(lane: &mut Lane, piece: &[u8]) -> Result<Coded> {
+    let payload = lane.compress(piece)?;
+    let (method, payload) = if payload.len() < piece.len() { (Method::Cm, payload) } else { (Method::Stored, piece.to_vec()) };
+    let header = BlockHeader {
+        method,
+        orig_len: piece.len() as u32,
+        payload_len: payload.len() as u32,
+        crc: crc32fast::hash(piece),
+        tokens: 0,
+        mismatches: 0,
+        latent_tokens: 0,
+    };
+    Ok(Coded { header, payload, segments: SegmentCounts::default() })
+}
+
 /// Compresses everything from `input` into one frame on `output`; `progress` gets input bytes done.
 pub fn compress(
     m: &PreparedModel,
@@ -169,17 +188,22 @@ pub fn compress(
         &Options { neural_block: opts.neural_block.clamp(1, max_block.min(format::MAX_NEURAL_BLOCK as usize)), max_block, ..opts.clone() };
     let pool = thread_pool(opts.threads)?;
     let mut stats = Stats::default();
-    stats.add_frame(m.id(), opts.profile);
     let mut out = CountingWriter { inner: output, count: 0 };
     let header = FrameHeader {
-        version: format::version_for(opts.neural_block),
+        version: format::version_for(opts.profile, opts.neural_block),
         profile: opts.profile,
-        model_id: m.id().0,
+        model_id: if opts.profile == Profile::Cm { opts.cm.to_bytes() } else { m.id().0 },
         block_size: opts.max_block as u32,
     };
+    stats.add_frame(ModelId(header.model_id), opts.profile);
     format::write_frame_header(&mut out, &header)?;
     // The batch size shapes block boundaries, so it must not depend on threads or streams.
-    let batch = (opts.neural_block * BATCH_BLOCKS).min(BATCH_BYTES).max(opts.max_block);
+    let mut lanes = (opts.profile == Profile::Cm).then(|| Lanes::new(opts.cm));
+    let batch = match lanes {
+        // one block per lane
+        Some(_) => opts.neural_block * usize::from(opts.cm.lanes),
+        None => (opts.neural_block * BATCH_BLOCKS).min(BATCH_BYTES).max(opts.max_block),
+    };
     let mut crc = crc32fast::Hasher::new();
     let mut buf = Vec::new();
     loop {
@@ -190,7 +214,11 @@ pub fn compress(
         }
         crc.update(&buf);
         stats.input_bytes += buf.len() as u64;
-        for b in pool.install(|| compress_batch(m, &buf, opts))? {
+        let blocks = match lanes.as_mut() {
+            Some(lanes) => pool.install(|| lanes.run(&split_pieces(&buf, opts.neural_block), |lane, p| cm_block(lane, p)))?,
+            None => pool.install(|| compress_batch(m, &buf, opts))?,
+        };
+        for b in blocks {
             stats.add_block(&b.header);
             stats.add_segments(&b.segments);
             format::write_block(&mut out, &b.header, &b.payload)?;

@@ -6,18 +6,20 @@ use std::io::{Read, Write};
 use rayon::prelude::*;
 
 use super::batch::{in_groups, thread_pool};
+use super::lanes::Lanes;
 use super::{Stats, BATCH_BLOCKS, BATCH_BYTES, STREAMS_PER_GROUP};
 use crate::codec::coder::Decoder;
 use crate::codec::stream::{code_in_lockstep, BlockStream};
 use crate::error::Result;
-use crate::format::{BlockHeader, FormatError, FrameReader, Item, Method, Profile, Region};
+use crate::format::{BlockHeader, CmParams, FormatError, FrameReader, Item, Method, Profile, Region};
 use crate::model::{ModelId, ModelResolver, PreparedModel};
 use crate::predict::mixer::COMPONENTS;
 
 /// How a frame's blocks are decoded.
 #[derive(Clone, Copy)]
 struct FrameDecode<'a> {
-    model: &'a PreparedModel,
+    /// The frame's network (none for context-mixing frames, which need none).
+    model: Option<&'a PreparedModel>,
     profile: Profile,
     /// Measure what each mixture component saved.
     analyse: bool,
@@ -50,37 +52,62 @@ fn neural_decode_group(how: FrameDecode, items: &[(&BlockHeader, &[u8])]) -> Res
         let s = BlockStream::new(Vec::with_capacity(h.tokens as usize), h.tokens as usize, Decoder::new(p)?, how.profile);
         streams.push(if how.analyse { s.analysing() } else { s });
     }
-    code_in_lockstep(how.model.engine(), how.profile, &mut streams)?;
+    let model = how.model.expect("frames with neural blocks resolve their model");
+    code_in_lockstep(model.engine(), how.profile, &mut streams)?;
     streams
         .iter()
         .zip(items)
         .map(|(s, (h, _))| {
             let mut data = Vec::with_capacity(h.orig_len as usize);
-            how.model.model().tokenizer.decode_into(s.tokens(), &mut data)?;
+            model.model().tokenizer.decode_into(s.tokens(), &mut data)?;
             Ok(Decoded { data, saved: s.saved() })
         })
         .collect()
 }
 
-/// Decodes a batch of blocks (in parallel), verifies each checksum, and returns their bytes in order.
+/// Decodes a batch of blocks (in parallel) and returns their bytes in order.
 fn decode_batch(how: FrameDecode, blocks: &[(BlockHeader, Vec<u8>)], threads: usize) -> Result<Vec<Decoded>> {
     let neural: Vec<(&BlockHeader, &[u8])> =
         blocks.iter().filter(|(h, _)| h.method == Method::Neural).map(|(h, p)| (h, p.as_slice())).collect();
     let mut decoded = in_groups(&neural, threads, STREAMS_PER_GROUP, |g| neural_decode_group(how, g))?.into_iter();
     let plain: Vec<Result<Vec<u8>>> =
         blocks.par_iter().map(|(h, p)| if h.method == Method::Neural { Ok(Vec::new()) } else { decode_plain(h, p) }).collect();
-    let mut out = Vec::with_capacity(blocks.len());
-    for ((h, _), p) in blocks.iter().zip(plain) {
-        let d = if h.method == Method::Neural { decoded.next().unwrap_or_default() } else { Decoded { data: p?, saved: None } };
+    blocks
+        .iter()
+        .zip(plain)
+        .map(|((h, _), p)| {
+            Ok(if h.method == Method::Neural { decoded.next().unwrap_or_default() } else { Decoded { data: p?, saved: None } })
+        })
+        .collect()
+}
+
+/// Decodes a batch of a context-mixing frame's blocks on their lanes (in parallel); every lane
+/// learns the bytes of each block dealt to it, whatever the block's method.
+fn decode_cm_batch(lanes: &mut Lanes, blocks: &[(BlockHeader, Vec<u8>)]) -> Result<Vec<Decoded>> {
+    lanes.run(blocks, |lane, (h, p)| {
+        let data = match h.method {
+            Method::Cm => lane.decompress(p, h.orig_len as usize)?,
+            _ => {
+                let data = decode_plain(h, p)?;
+                lane.learn(&data);
+                data
+            }
+        };
+        Ok(Decoded { data, saved: None })
+    })
+}
+
+/// Checks each decoded block against its header's length and checksum.
+fn verify(blocks: &[(BlockHeader, Vec<u8>)], decoded: &[Decoded]) -> Result<()> {
+    for ((h, _), d) in blocks.iter().zip(decoded) {
         if d.data.len() != h.orig_len as usize {
             return Err(FormatError::DecodedLength { found: d.data.len(), expected: h.orig_len }.into());
         }
         if crc32fast::hash(&d.data) != h.crc {
             return Err(FormatError::Checksum { region: Region::Block }.into());
         }
-        out.push(d);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Decompresses every frame of `input` to `output` (or only verifies when `output` is `None`).
@@ -116,6 +143,8 @@ struct Decoding<'p, 'o> {
 /// The frame being decoded.
 struct Frame<'a> {
     how: FrameDecode<'a>,
+    /// A context-mixing frame's lanes, which carry over from batch to batch.
+    lanes: Option<Lanes>,
     crc: crc32fast::Hasher,
     pending: Vec<(BlockHeader, Vec<u8>)>,
     pending_bytes: usize,
@@ -130,17 +159,27 @@ impl Decoding<'_, '_> {
         while let Some(item) = reader.next().transpose()? {
             match item {
                 Item::Frame(h) => {
-                    let model = models.resolve(&ModelId(h.model_id))?;
+                    let (model, lanes) = match h.profile {
+                        Profile::Cm => (None, Some(Lanes::new(CmParams::from_bytes(&h.model_id)?))),
+                        _ => (Some(models.resolve(&ModelId(h.model_id))?), None),
+                    };
                     stats.add_frame(ModelId(h.model_id), h.profile);
                     let how = FrameDecode { model, profile: h.profile, analyse: self.analyse };
-                    frame = Some(Frame { how, crc: crc32fast::Hasher::new(), pending: Vec::new(), pending_bytes: 0 });
+                    frame = Some(Frame { how, lanes, crc: crc32fast::Hasher::new(), pending: Vec::new(), pending_bytes: 0 });
                 }
                 Item::Block(h, p) => {
                     let f = frame.as_mut().expect("the reader yields a frame before its blocks");
                     f.pending_bytes += h.orig_len as usize;
                     f.pending.push((h, p));
-                    let neural = f.pending.iter().filter(|(h, _)| h.method == Method::Neural).count();
-                    if neural >= BATCH_BLOCKS || f.pending_bytes >= BATCH_BYTES {
+                    let full = match &f.lanes {
+                        // one block per lane
+                        Some(lanes) => f.pending.len() >= lanes.len(),
+                        None => {
+                            f.pending.iter().filter(|(h, _)| h.method == Method::Neural).count() >= BATCH_BLOCKS
+                                || f.pending_bytes >= BATCH_BYTES
+                        }
+                    };
+                    if full {
                         self.flush(&pool, f, &mut stats)?;
                     }
                 }
@@ -162,7 +201,11 @@ impl Decoding<'_, '_> {
 
     /// Decodes the frame's pending blocks and writes them out.
     fn flush(&mut self, pool: &rayon::ThreadPool, f: &mut Frame, stats: &mut Stats) -> Result<()> {
-        let decoded = pool.install(|| decode_batch(f.how, &f.pending, self.threads))?;
+        let decoded = match f.lanes.as_mut() {
+            Some(lanes) => pool.install(|| decode_cm_batch(lanes, &f.pending))?,
+            None => pool.install(|| decode_batch(f.how, &f.pending, self.threads))?,
+        };
+        verify(&f.pending, &decoded)?;
         for (d, (h, _)) in decoded.iter().zip(&f.pending) {
             f.crc.update(&d.data);
             stats.output_bytes += d.data.len() as u64;

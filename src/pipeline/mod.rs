@@ -9,13 +9,14 @@
 mod batch;
 mod compress;
 mod decompress;
+mod lanes;
 
 pub use compress::compress;
 pub use decompress::{analyse, decompress, inspect};
 
 use crate::codec::latent::LatentSearch;
 use crate::codec::stream::SegmentCounts;
-use crate::format::{BlockHeader, Method, Profile};
+use crate::format::{BlockHeader, CmParams, Method, Profile};
 use crate::model::ModelId;
 use crate::predict::mixer::COMPONENTS;
 
@@ -47,6 +48,8 @@ pub struct Options {
     pub profile: Profile,
     /// How each segment's latent is chosen.
     pub latent: LatentSearch,
+    /// The context mixer's size and lanes (profile [`Profile::Cm`]).
+    pub cm: CmParams,
 }
 
 /// When blocks are coded with the model.
@@ -71,6 +74,7 @@ impl Default for Options {
             neural: NeuralUse::Auto,
             profile: Profile::Mixed,
             latent: LatentSearch::Off,
+            cm: CmParams { table_bits: 22, lanes: 2 },
         }
     }
 }
@@ -86,6 +90,9 @@ pub struct Stats {
     pub neural_blocks: u64,
     /// Bytes of original data in neural blocks.
     pub neural_bytes: u64,
+    /// Context-mixing blocks and their original bytes.
+    pub cm_blocks: u64,
+    pub cm_bytes: u64,
     pub tokens: u64,
     pub mismatches: u64,
     pub latent_tokens: u64,
@@ -111,6 +118,10 @@ impl Stats {
                 self.neural_blocks += 1;
                 self.neural_bytes += u64::from(h.orig_len);
             }
+            Method::Cm => {
+                self.cm_blocks += 1;
+                self.cm_bytes += u64::from(h.orig_len);
+            }
         }
         self.tokens += u64::from(h.tokens);
         self.mismatches += u64::from(h.mismatches);
@@ -125,7 +136,8 @@ impl Stats {
 
     fn add_frame(&mut self, model: ModelId, profile: Profile) {
         self.frames += 1;
-        if !self.model_ids.contains(&model) {
+        // a context-mixing frame's identity field holds its parameters, not a model
+        if profile != Profile::Cm && !self.model_ids.contains(&model) {
             self.model_ids.push(model);
         }
         if !self.profiles.contains(&profile) {

@@ -4,4 +4,5 @@
 #![forbid(unsafe_code)]
 
 pub mod adaptive;
+pub mod cm;
 pub mod mixer;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::tiny_model as tiny;
-use s2s2s::format::{self as container, EndRecord, FormatError, FrameHeader};
+use s2s2s::format::{self as container, CmParams, EndRecord, FormatError, FrameHeader};
 use s2s2s::Profile;
 use s2s2s::{compress, decompress, Error, NeuralUse, Options};
 
@@ -12,13 +12,15 @@ const GOLDEN: &str = "tests/golden";
 const ORIGINALS: [&str; 4] = ["text.txt", "binary.bin", "empty", "mixed.bin"];
 
 /// Golden sets: directory, format version and numeric profile. All but `v1` are what the
-/// current build writes (version 2 for neural blocks up to 64 KiB, 3 beyond).
-const SETS: [(&str, u8, Profile); 5] = [
+/// current build writes (version 2 for neural blocks up to 64 KiB, 3 beyond, 4 for context
+/// mixing).
+const SETS: [(&str, u8, Profile); 6] = [
     ("v1", 1, Profile::Neural),
     ("v2", 2, Profile::Neural),
     ("v2-mixed", 2, Profile::Mixed),
     ("v2-adaptive", 2, Profile::Adaptive),
     ("v3-mixed", 3, Profile::Mixed),
+    ("v4-cm", 4, Profile::Cm),
 ];
 
 fn current_sets() -> impl Iterator<Item = (&'static str, u8, Profile)> {
@@ -28,9 +30,12 @@ fn current_sets() -> impl Iterator<Item = (&'static str, u8, Profile)> {
 /// The settings the current build's golden files were made with: every block the model can
 /// take goes through it, several blocks per file (version 2), or blocks beyond version 2's
 /// bound (version 3).
+/// Context-mixing sets use a small table (64 KiB per lane) and small blocks, so that both
+/// lanes carry statistics over several blocks.
 fn golden_options(version: u8, profile: Profile) -> Options {
-    let (neural_block, max_block) = if version >= 3 { (100_000, 200_000) } else { (2048, 4096) };
-    Options { threads: 1, neural_block, max_block, streams_per_thread: 4, neural: NeuralUse::Always, profile, ..Options::default() }
+    let (neural_block, max_block) = if version == 3 { (100_000, 200_000) } else { (2048, 4096) };
+    let cm = CmParams { table_bits: 12, lanes: 2 };
+    Options { threads: 1, neural_block, max_block, streams_per_thread: 4, neural: NeuralUse::Always, profile, cm, ..Options::default() }
 }
 
 fn original(name: &str) -> Vec<u8> {
@@ -99,7 +104,8 @@ fn current_version_reproduces_its_golden_files_bit_for_bit() {
         }
         let info = s2s2s::inspect(&mut &std::fs::read(golden_path(set, "mixed.bin")).unwrap()[..]).unwrap();
         // (version 3's files hold one block each: its large blocks are exercised in roundtrip.rs)
-        assert!(info.neural_blocks >= if version >= 3 { 1 } else { 3 }, "the golden files must exercise the model");
+        let modelled = info.neural_blocks + info.cm_blocks;
+        assert!(modelled >= if version == 3 { 1 } else { 3 }, "the golden files must exercise the model");
     }
 }
 
@@ -139,7 +145,7 @@ fn every_single_bit_flip_is_detected() {
 }
 
 fn frame_header(block_size: u32) -> Vec<u8> {
-    frame_header_v(container::VERSION, block_size)
+    frame_header_v(3, block_size)
 }
 
 fn frame_header_v(version: u8, block_size: u32) -> Vec<u8> {
@@ -182,7 +188,7 @@ fn hostile_lengths_fail_fast_without_allocating_them() {
 #[test]
 fn neural_blocks_beyond_the_format_bound_are_refused() {
     // version 3 allows 1 MiB; versions 1 and 2 allowed 64 KiB
-    for (version, bound) in [(container::VERSION, container::MAX_NEURAL_BLOCK), (2, 1 << 16)] {
+    for (version, bound) in [(3, container::MAX_NEURAL_BLOCK), (2, 1 << 16)] {
         let mut v = frame_header_v(version, container::MAX_BLOCK_SIZE);
         let h = container::BlockHeader {
             method: container::Method::Neural,

@@ -7,13 +7,15 @@ use crate::common::tiny_model as tiny;
 use proptest::prelude::*;
 use s2s2s::engine::Kernel;
 use s2s2s::LatentSearch as Search;
-use s2s2s::Profile;
 use s2s2s::{compress, decompress, Model, NeuralUse, Options, PreparedModel};
+use s2s2s::{CmParams, Profile};
 
-const PROFILES: [Profile; 3] = [Profile::Mixed, Profile::Neural, Profile::Adaptive];
+const PROFILES: [Profile; 4] = [Profile::Mixed, Profile::Neural, Profile::Adaptive, Profile::Cm];
 
+/// (Context mixing: three lanes, more than the threads, and a small table that fills.)
 fn opts(threads: usize, neural_block: usize, streams: usize) -> Options {
-    Options { threads, neural_block, streams_per_thread: streams, max_block: 4096, neural: NeuralUse::Always, ..Options::default() }
+    let cm = CmParams { table_bits: 12, lanes: 3 };
+    Options { threads, neural_block, streams_per_thread: streams, max_block: 4096, neural: NeuralUse::Always, cm, ..Options::default() }
 }
 
 fn with(profile: Profile, o: Options) -> Options {
@@ -94,7 +96,7 @@ fn latent_searches_are_independent_of_threads_and_round_trip() {
 fn blocks_beyond_64_kib_round_trip_on_any_thread_count() {
     let c = tiny();
     let data = [text(140_000), (0..=255u8).collect(), text(20_000)].concat();
-    for p in [Profile::Mixed, Profile::Adaptive] {
+    for p in [Profile::Mixed, Profile::Adaptive, Profile::Cm] {
         let o = Options { max_block: 1 << 20, ..with(p, opts(1, 100_000, 4)) };
         let reference = pack(c, &data, &o);
         assert_eq!(pack(c, &data, &Options { threads: 2, streams_per_thread: 1, ..o.clone() }), reference, "{p:?}");
@@ -153,7 +155,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_round_trip(data in proptest::collection::vec(any::<u8>(), 0..3000), block in 64usize..2000, threads in 1usize..3) {
         let c = tiny();
-        let profile = PROFILES[block % 3];
+        let profile = PROFILES[block % 4];
         let packed = pack(c, &data, &with(profile, opts(threads, block, 3)));
         prop_assert_eq!(unpack(c, &packed, 3 - threads), data);
     }

@@ -38,7 +38,7 @@ impl Matrix {
         let default = Level::get(DEFAULT_LEVEL).expect("the default level exists");
         match self {
             Matrix::Default => vec![(Profile::Mixed.name().to_owned(), default)],
-            Matrix::Profiles => [Profile::Neural, Profile::Adaptive, Profile::Mixed]
+            Matrix::Profiles => [Profile::Cm, Profile::Neural, Profile::Adaptive, Profile::Mixed]
                 .iter()
                 .map(|&p| (p.name().to_owned(), Level { profile: p, ..default }))
                 .collect(),

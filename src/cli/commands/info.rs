@@ -44,11 +44,12 @@ pub fn report(name: &str, s: &Stats) -> String {
         s.output_bytes as f64 / s.input_bytes.max(1) as f64,
         8.0 * s.input_bytes as f64 / s.output_bytes.max(1) as f64
     );
-    out += &format!("  model          {}\n", models.join(", "));
+    out += &format!("  model          {}\n", if models.is_empty() { "none".to_owned() } else { models.join(", ") });
     out += &format!("  frames         {}\n", s.frames);
     out += &format!("  profile        {}\n", profiles.join(", "));
+    let cm = if s.cm_blocks > 0 { format!("{} cm ({} bytes), ", s.cm_blocks, s.cm_bytes) } else { String::new() };
     out += &format!(
-        "  blocks         {} neural ({} bytes), {} zstd, {} stored\n",
+        "  blocks         {} neural ({} bytes), {cm}{} zstd, {} stored\n",
         s.neural_blocks, s.neural_bytes, s.zstd_blocks, s.stored_blocks
     );
     out += &format!("  tokens         {}\n", s.tokens);

@@ -1,0 +1,96 @@
+//! Combining predictions: a gated logistic mixer and adaptive probability maps (APM/SSE).
+
+use crate::numeric::logistic::{squash, stretch};
+
+/// A logistic mixer: `p = squash(Σ w_i x_i / 2^16)` over stretched inputs `x_i`, with one
+/// weight vector per selector value, trained online to reduce coding cost:
+/// `w_i += x_i · (bit − p) · rate / 2^15` (with `p` and `bit` in 12 bits).
+pub struct Mixer {
+    inputs: usize,
+    weights: Vec<i32>,
+    x: Vec<i32>,
+    added: usize,
+    set: usize,
+    dot: i32,
+    pr: u32,
+    rate: i32,
+}
+
+impl Mixer {
+    /// A mixer of `inputs` inputs with `sets` weight vectors, learning at `rate`.
+    pub fn new(inputs: usize, sets: usize, rate: i32) -> Self {
+        let w = (1 << 16) / inputs as i32;
+        Self { inputs, weights: vec![w; inputs * sets], x: vec![0; inputs], added: 0, set: 0, dot: 0, pr: 2048, rate }
+    }
+
+    /// The inputs added so far.
+    pub fn inputs(&self) -> &[i32] {
+        &self.x[..self.added]
+    }
+
+    /// Adds the next input (a stretched probability).
+    #[inline(always)]
+    pub fn add(&mut self, x: i32) {
+        self.x[self.added] = x;
+        self.added += 1;
+    }
+
+    /// Mixes the inputs added since the last update with weight vector `set`; returns the
+    /// stretched mixture.
+    #[inline(always)]
+    pub fn mix(&mut self, set: usize) -> i32 {
+        debug_assert_eq!(self.added, self.inputs);
+        self.set = set * self.inputs;
+        let w = &self.weights[self.set..self.set + self.inputs];
+        let dot: i64 = self.x.iter().zip(w).map(|(&x, &w)| i64::from(x) * i64::from(w)).sum();
+        self.dot = (dot >> 16).clamp(-2047, 2047) as i32;
+        self.pr = squash(self.dot);
+        self.dot
+    }
+
+    /// Trains the used weight vector on the coded bit.
+    #[inline(always)]
+    pub fn update(&mut self, bit: u32) {
+        let err = ((bit << 12) as i32 - self.pr as i32) * self.rate;
+        let w = &mut self.weights[self.set..self.set + self.inputs];
+        for (w, &x) in w.iter_mut().zip(&self.x) {
+            *w = w.saturating_add((x * err) >> 15);
+        }
+        self.added = 0;
+    }
+}
+
+/// An adaptive probability map: refines a probability given a small context, by interpolating
+/// between 33 learned points along the stretched input.
+pub struct Apm {
+    t: Vec<u16>,
+    index: usize,
+    rate: u32,
+}
+
+impl Apm {
+    /// A map over `contexts` contexts, each starting as the identity.
+    pub fn new(contexts: usize, rate: u32) -> Self {
+        let row: Vec<u16> = (0..33).map(|j| (squash((j - 16) * 128) * 16) as u16).collect();
+        Self { t: row.iter().copied().cycle().take(33 * contexts).collect(), index: 0, rate }
+    }
+
+    /// The refined probability of `p` in context `cx`.
+    #[inline(always)]
+    pub fn refine(&mut self, p: u32, cx: usize) -> u32 {
+        let s = (stretch(p) + 2048) as u32;
+        let lo = (s >> 7) as usize;
+        let w = s & 127;
+        let base = cx * 33 + lo;
+        self.index = base + (w >> 6) as usize;
+        (u32::from(self.t[base]) * (128 - w) + u32::from(self.t[base + 1]) * w) >> 11
+    }
+
+    /// Trains the point nearest the last input.
+    #[inline(always)]
+    pub fn update(&mut self, bit: u32) {
+        let g = (bit << 16) + (bit << self.rate) - bit - bit;
+        let t = &mut self.t[self.index];
+        *t = (i32::from(*t) + ((g as i32 - i32::from(*t)) >> self.rate)) as u16;
+    }
+}

@@ -1,0 +1,229 @@
+//! Bitwise context mixing in the lpaq/paq8 tradition: each byte is coded as 8 binary decisions,
+//! each predicted by counters in hashed contexts (byte orders 1-6, words, the column of a line),
+//! a match model and an order-0 table, mixed by a gated logistic mixer and refined by two APMs.
+//! Integer arithmetic throughout (12-bit probabilities, [`crate::numeric::logistic`]), so every
+//! machine predicts the same bits.
+//!
+//! **Part of the format** (numeric profile 4): every constant and operation order here decides
+//! the coded bits; changing one needs a new profile and golden files.
+
+#![forbid(unsafe_code)]
+
+mod counter;
+mod matcher;
+mod mixer;
+
+use counter::{Counter, HashTable, StateMap, States};
+use matcher::MatchModel;
+use mixer::{Apm, Mixer};
+
+use crate::numeric::logistic::{squash, stretch};
+
+/// Hashed contexts (see [`Contexts::hashes`]).
+const CONTEXTS: usize = 12;
+/// Mixer inputs: the hashed contexts, order 0, the match model, a bias.
+const INPUTS: usize = CONTEXTS + 3;
+
+/// The byte-level state the contexts are computed from.
+#[derive(Default)]
+struct Contexts {
+    /// The last 8 bytes, newest in the low byte.
+    last: u64,
+    word: u32,
+    prev_word: u32,
+    /// Bytes since the last newline, and the previous line's start and length.
+    col: u32,
+    line: Vec<u8>,
+    above_line: Vec<u8>,
+}
+
+impl Contexts {
+    fn byte(&mut self, c: u8) {
+        self.last = (self.last << 8) | u64::from(c);
+        if c.is_ascii_alphabetic() || c >= 0x80 {
+            self.word = (self.word ^ u32::from(c.to_ascii_lowercase())).wrapping_mul(0x01EF_C4E5).wrapping_add(1);
+        } else if self.word != 0 {
+            self.prev_word = self.word;
+            self.word = 0;
+        }
+        if c == b'\n' {
+            std::mem::swap(&mut self.line, &mut self.above_line);
+            self.line.clear();
+            self.col = 0;
+        } else {
+            if self.line.len() < 4096 {
+                self.line.push(c);
+            }
+            self.col += 1;
+        }
+    }
+
+    /// One hash per context for the next byte.
+    fn hashes(&self) -> [u64; CONTEXTS] {
+        let l = self.last;
+        let above = self.above_line.get(self.col as usize).copied().unwrap_or(0);
+        let ctx = [
+            l & 0xff,
+            l & 0xffff,
+            l & 0xff_ffff,
+            l & 0xffff_ffff,
+            l & 0xffff_ffff_ffff,
+            u64::from(self.word) | (l & 0xff) << 32,
+            u64::from(self.word) ^ u64::from(self.prev_word) << 32,
+            u64::from(above) | (l & 0xff) << 8 | u64::from(self.col.min(255)) << 16,
+            l & 0xff_ffff_ffff,
+            l & 0xff_ffff_ffff_ffff,
+            (l >> 8) & 0xffff,
+            l & 0xff_00ff_00ff,
+        ];
+        let mut out = [0u64; CONTEXTS];
+        for (i, (o, c)) in out.iter_mut().zip(ctx).enumerate() {
+            *o = mix64(c.wrapping_add((i as u64 + 1) << 56));
+        }
+        out
+    }
+}
+
+/// A 64-bit finaliser (every output bit depends on every input bit).
+#[inline(always)]
+fn mix64(mut h: u64) -> u64 {
+    h = (h ^ (h >> 31)).wrapping_mul(0x7FB5_D329_728E_A185);
+    h = (h ^ (h >> 27)).wrapping_mul(0x81DA_DEF4_BC2D_D44D);
+    h ^ (h >> 33)
+}
+
+/// The whole predictor: give it [`p`](Self::p), then [`update`](Self::update) with the bit.
+pub struct Predictor {
+    table: HashTable,
+    states: States,
+    maps: Vec<StateMap>,
+    contexts: Contexts,
+    hashes: [u64; CONTEXTS],
+    /// Each context's bucket for the current nibble.
+    buckets: [usize; CONTEXTS],
+    order0: Vec<u32>,
+    matcher: MatchModel,
+    mixer: Mixer,
+    mixer_c1: Mixer,
+    final_mixer: Mixer,
+    apm_order0: Apm,
+    apm_order1: Apm,
+    /// Bits of the current byte with a leading 1 (1 at a byte boundary).
+    c0: u32,
+    bitpos: u32,
+    pr_mix: u32,
+    pr: u32,
+}
+
+impl Predictor {
+    /// A fresh predictor with `2^table_bits` buckets (64 bytes each) for its hashed contexts.
+    pub fn new(table_bits: u32) -> Self {
+        let states = States::new();
+        let mut p = Self {
+            table: HashTable::new(table_bits),
+            maps: (0..CONTEXTS).map(|_| StateMap::new(&states)).collect(),
+            states,
+            contexts: Contexts::default(),
+            hashes: [0; CONTEXTS],
+            buckets: [0; CONTEXTS],
+            order0: vec![0; 256],
+            matcher: MatchModel::default(),
+            mixer: Mixer::new(INPUTS, 256 * 4, 6),
+            mixer_c1: Mixer::new(INPUTS, 256 * 8, 6),
+            final_mixer: Mixer::new(3, 256, 2),
+            apm_order0: Apm::new(256, 7),
+            apm_order1: Apm::new(1 << 16, 7),
+            c0: 1,
+            bitpos: 0,
+            pr_mix: 2048,
+            pr: 2048,
+        };
+        p.hashes = p.contexts.hashes();
+        p.find_buckets();
+        p.predict();
+        p
+    }
+
+    /// The probability that the next bit is 1, in 12 bits (`1..=4095`).
+    #[inline(always)]
+    pub fn p(&self) -> u32 {
+        self.pr
+    }
+
+    fn find_buckets(&mut self) {
+        let nibble = if self.bitpos == 0 { 0 } else { u64::from(self.c0) * 0x9E37_79B9_7F4A_7C15 };
+        for i in 0..CONTEXTS {
+            self.buckets[i] = self.table.find(self.hashes[i] ^ nibble, &self.states);
+        }
+    }
+
+    /// The node of the current nibble's tree (1 to 15).
+    #[inline(always)]
+    fn node(&self) -> usize {
+        node_of(self.c0, self.bitpos)
+    }
+
+    fn predict(&mut self) {
+        let node = self.node();
+        for i in 0..CONTEXTS {
+            let s = *self.table.slot(self.buckets[i] + node);
+            self.mixer.add(stretch(self.maps[i].p(s)));
+        }
+        self.mixer.add(stretch(Counter::p(self.order0[self.c0 as usize])));
+        self.mixer.add(self.matcher.predict(self.bitpos).map_or(0, stretch));
+        self.mixer.add(256);
+        let d = self.mixer.mix(self.matcher.band() * 256 + self.c0 as usize);
+        let c1 = (self.contexts.last & 0xff) as usize;
+        for i in 0..INPUTS {
+            let x = self.mixer.inputs()[i];
+            self.mixer_c1.add(x);
+        }
+        let d1 = self.mixer_c1.mix(c1 * 8 + self.bitpos as usize);
+        self.final_mixer.add(d);
+        self.final_mixer.add(d1);
+        self.final_mixer.add(256);
+        self.pr_mix = squash(self.final_mixer.mix(self.c0 as usize));
+        let a = self.apm_order0.refine(self.pr_mix, self.c0 as usize);
+        let b = self.apm_order1.refine(self.pr_mix, self.c0 as usize | c1 << 8);
+        self.pr = ((2 * self.pr_mix + a + b) / 4).clamp(1, 4095);
+    }
+
+    /// Learns the coded bit and prepares the next prediction.
+    pub fn update(&mut self, bit: u32) {
+        let node = self.node();
+        for i in 0..CONTEXTS {
+            let slot = self.table.slot(self.buckets[i] + node);
+            let s = *slot;
+            *slot = self.states.next(s, bit);
+            self.maps[i].update(s, bit);
+        }
+        Counter::update(&mut self.order0[self.c0 as usize], bit, 1023);
+        self.matcher.update(self.bitpos, bit);
+        self.mixer.update(bit);
+        self.mixer_c1.update(bit);
+        self.final_mixer.update(bit);
+        self.apm_order0.update(bit);
+        self.apm_order1.update(bit);
+        self.c0 = (self.c0 << 1) | bit;
+        self.bitpos += 1;
+        if self.bitpos == 8 {
+            let c = self.c0 as u8;
+            self.contexts.byte(c);
+            self.matcher.byte(c);
+            self.hashes = self.contexts.hashes();
+            self.c0 = 1;
+            self.bitpos = 0;
+            self.find_buckets();
+        } else if self.bitpos == 4 {
+            self.find_buckets();
+        }
+        self.predict();
+    }
+}
+
+/// The node of a nibble's tree after `bitpos` bits of the byte with leading-1 value `c0`.
+#[inline(always)]
+fn node_of(c0: u32, bitpos: u32) -> usize {
+    let known = bitpos % 4;
+    ((1 << known) | (c0 & ((1 << known) - 1))) as usize
+}
