@@ -1,32 +1,54 @@
 #!/usr/bin/env bash
-# Level 6 beside lpaq1, zpaq -m5, PPMd, xz -9 (and gzip/bzip2/zstd) in one run, on text no
-# model here was trained on: the first 100 kB of five validation splits of ../shared/corpus.
-# Usage: scripts/heldout-bench.sh [s2s2s binary] (lpaq1 and zpaq on PATH: see ../shared/tools).
+# s2s2s levels beside lpaq1 -9, zpaq -m5, xz -9 and zstd -19 in one run, on the validation
+# splits of ../shared/corpus (text no shipped network was trained on), one row per file and tool:
+# bits per byte, compress and decompress KB/s (wall clock, 2 threads for s2s2s), every round
+# trip checked. A tool that is not installed is skipped (lpaq1: ../shared/tools/build.sh; zpaq:
+# apt-get install zpaq).
+# Usage: scripts/heldout-bench.sh [s2s2s binary]; LEVELS="1 2" (default) picks the levels,
+# SOURCES="code_c prose_..." the validation sources (default: all), HEAD=100000 cuts each file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-./target/release/s2s2s}
 out=target/heldout
-mkdir -p "$out/val"
+mkdir -p "$out/val" "$out/files"
 "$bin" validation-split --corpus ../shared/corpus -o "$out/val" -q
 files=()
-for s in prose_us_presidential_speeches wiki_plaintext_wikiextractor_2018 code_python_stdlib code_rust struct_xml_debian; do
-  head -c 100000 "$out/val/$s.val" > "$out/$s.100k"
-  files+=("$out/$s.100k")
+for v in "$out"/val/*.val; do
+  s=$(basename "$v" .val)
+  if [ -n "${SOURCES:-}" ] && [[ " $SOURCES " != *" $s "* ]]; then continue; fi
+  if [ -n "${HEAD:-}" ]; then head -c "$HEAD" "$v" > "$out/files/$s"; else cp "$v" "$out/files/$s"; fi
+  files+=("$out/files/$s")
 done
-"$bin" bench -T2 "${files[@]}"
-echo
+
+now() { date +%s.%N; }
+# row NAME TOOL ORIGINAL COMPRESSED SECONDS_C SECONDS_D
+row() {
+  local n; n=$(stat -c %s "$3")
+  awk -v f="$1" -v t="$2" -v n="$n" -v c="$(stat -c %s "$4")" -v tc="$5" -v td="$6" \
+    'BEGIN { printf "| %s | %s | %.3f | %.0f | %.0f |\n", f, t, 8 * c / n, n / 1000 / tc, n / 1000 / td }'
+}
+# measure NAME TOOL FILE PACKED UNPACKED 'compress command' 'decompress command'
+measure() {
+  local a b c
+  a=$(now); eval "$6" >/dev/null 2>&1; b=$(now); eval "$7" >/dev/null 2>&1; c=$(now)
+  cmp -s "$3" "$5" || { echo "round trip failed: $2 on $3" >&2; exit 1; }
+  row "$1" "$2" "$3" "$4" "$(echo "$b - $a" | bc -l)" "$(echo "$c - $b" | bc -l)"
+}
+
 echo "| file | tool | bits/byte | compress KB/s | decompress KB/s |"
 echo "|---|---|---:|---:|---:|"
+w=$out/work
 for f in "${files[@]}"; do
-  n=$(stat -c %s "$f"); name=$(basename "$f")
-  t() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1; echo "$(date +%s.%N) - $s" | bc -l; }
+  name=$(basename "$f"); rm -rf "$w"; mkdir -p "$w"
+  for l in ${LEVELS:-1 2}; do
+    measure "$name" "s2s2s -$l" "$f" "$w/x.s2s" "$w/x.out" "'$bin' -$l -T2 -c '$f' > '$w/x.s2s'" "'$bin' -d -T2 -c '$w/x.s2s' > '$w/x.out'"
+  done
   if command -v lpaq1 >/dev/null; then
-    c=$(t lpaq1 9 "$f" "$out/x.lpaq"); d=$(t lpaq1 d "$out/x.lpaq" "$out/x.lpaq.out"); cmp -s "$f" "$out/x.lpaq.out"
-    printf "| %s | lpaq1 9 | %.3f | %.1f | %.1f |\n" "$name" "$(echo "8*$(stat -c %s "$out/x.lpaq")/$n" | bc -l)" "$(echo "$n/1000/$c" | bc -l)" "$(echo "$n/1000/$d" | bc -l)"
+    measure "$name" "lpaq1 9" "$f" "$w/x.lpaq" "$w/x.lpaq.out" "lpaq1 9 '$f' '$w/x.lpaq'" "lpaq1 d '$w/x.lpaq' '$w/x.lpaq.out'"
   fi
   if command -v zpaq >/dev/null; then
-    rm -rf "$out/x.zpaq" "$out/zx"; mkdir -p "$out/zx"
-    c=$(t zpaq a "$out/x.zpaq" "$f" -m5 -t1); d=$(t zpaq x "$out/x.zpaq" -to "$out/zx" -t1); cmp -s "$f" "$(find "$out/zx" -type f -name "$name")"
-    printf "| %s | zpaq -m5 | %.3f | %.1f | %.1f |\n" "$name" "$(echo "8*$(stat -c %s "$out/x.zpaq")/$n" | bc -l)" "$(echo "$n/1000/$c" | bc -l)" "$(echo "$n/1000/$d" | bc -l)"
+    measure "$name" "zpaq -m5" "$f" "$w/x.zpaq" "$w/z/$name" "zpaq a '$w/x.zpaq' '$f' -m5 -t2" "(cd '$w' && zpaq x x.zpaq -to z -t2) && find '$w/z' -type f -name '$name' -exec mv {} '$w/z/$name' \\;"
   fi
+  measure "$name" "xz -9" "$f" "$w/x.xz" "$w/x.xz.out" "xz -9e -kc '$f' > '$w/x.xz'" "xz -dc '$w/x.xz' > '$w/x.xz.out'"
+  measure "$name" "zstd -19" "$f" "$w/x.zst" "$w/x.zst.out" "zstd -19 -qc '$f' > '$w/x.zst'" "zstd -dqc '$w/x.zst' > '$w/x.zst.out'"
 done

@@ -91,8 +91,8 @@ impl MatchModel {
         self.expected = (self.len > 0).then(|| self.at(self.ptr));
     }
 
-    /// The stretched prediction for the next bit (`bit` bits of the byte known, `c0` their
-    /// value with a leading 1), or 0 without a match.
+    /// The 12-bit probability that bit `bitpos` (0 = most significant) of the byte is a 1, if a
+    /// match is active and has agreed with the byte's bits so far.
     #[inline(always)]
     pub fn predict(&mut self, bitpos: u32) -> Option<u32> {
         let e = self.expected?;
