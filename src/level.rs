@@ -41,9 +41,9 @@ pub const LEVELS: [Level; 9] = [
     Level { block: 1024 * KIB, ..NEURAL },
 ];
 
-/// The context mixer of level 1: 64 MiB of hashed statistics per lane, two lanes (~170 MiB).
+/// The context mixer of level 1: 64 MiB of hashed statistics per lane, two lanes (178 MiB).
 const CM_SMALL: CmParams = CmParams { table_bits: 22, lanes: 2 };
-/// The context mixer of level 2: 256 MiB per lane, two lanes (~550 MiB).
+/// The context mixer of level 2: 256 MiB per lane, two lanes (562 MiB).
 const CM_LARGE: CmParams = CmParams { table_bits: 24, lanes: 2 };
 
 /// What the levels share unless they say otherwise.
@@ -60,11 +60,17 @@ impl Level {
 
     /// This level with any of its settings replaced.
     pub fn with_overrides(self, profile: Option<Profile>, block: Option<usize>, latent: Option<LatentSearch>) -> Level {
+        // a level that switches to context mixing takes level 1's blocks and tables (its own are
+        // sized for the network)
+        let base = match profile {
+            Some(Profile::Cm) if self.profile != Profile::Cm => LEVELS[0],
+            _ => self,
+        };
         Level {
             profile: profile.unwrap_or(self.profile),
-            block: block.unwrap_or(self.block),
+            block: block.unwrap_or(base.block),
             latent: latent.unwrap_or(self.latent),
-            ..self
+            ..base
         }
     }
 
@@ -86,8 +92,21 @@ mod tests {
         for (i, l) in LEVELS.iter().enumerate() {
             assert!(l.block >= 1 << 12 && l.block <= MAX_NEURAL_BLOCK as usize, "level {}", i + 1);
         }
+        // the context mixer's memory as the README states it, and within 2 GiB at any level
+        assert_eq!([LEVELS[0].cm.memory() >> 20, LEVELS[1].cm.memory() >> 20], [178, 562]);
+        assert!(LEVELS.iter().all(|l| l.cm.memory() <= 2 << 30));
         // a level never runs a cheaper predictor than the one below it
         let cost = |l: &Level| l.profile.uses_network() as u8 * 2 + (l.model == Builtin::Default) as u8;
         assert!(LEVELS.windows(2).all(|w| cost(&w[0]) <= cost(&w[1])));
+    }
+
+    #[test]
+    fn switching_a_neural_level_to_context_mixing_takes_level_1s_blocks_and_tables() {
+        let six = Level::get(6).unwrap();
+        let cm = six.with_overrides(Some(Profile::Cm), None, None);
+        assert_eq!((cm.profile, cm.block, cm.cm), (Profile::Cm, LEVELS[0].block, LEVELS[0].cm));
+        assert_eq!(six.with_overrides(Some(Profile::Cm), Some(4096), None).block, 4096);
+        let two = Level::get(2).unwrap();
+        assert_eq!(two.with_overrides(Some(Profile::Cm), None, None), two);
     }
 }

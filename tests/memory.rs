@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use s2s2s::{compress, decompress, Model, Options, PreparedModel};
+use s2s2s::{compress, decompress, CmParams, Model, Options, PreparedModel, Profile};
 
 fn peak_rss_mib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -64,4 +64,20 @@ fn a_large_stream_is_coded_in_bounded_memory() {
     // The buffers are a few MiB per batch; the input alone would be 512 MiB.
     assert!(peak < before + 128, "peak {peak} MiB (was {before} MiB before)");
     eprintln!("{size} bytes -> {} bytes, peak RSS {peak} MiB", packed.len());
+
+    // Context mixing (level 1's tables and lanes): fixed tables per lane, one block per lane
+    // in flight. Slower per byte, so a smaller stream: still three batches.
+    let size = 6u64 << 20;
+    let before = peak_rss_mib();
+    let mut packed = Vec::new();
+    let opts = Options { threads: 2, profile: Profile::Cm, cm: CmParams { table_bits: 22, lanes: 2 }, ..Options::default() };
+    compress(&codec, &mut Generated { left: size, pos: 0 }, &mut packed, &opts, &|_| {}).unwrap();
+    let mut out = Counter(0);
+    decompress(&codec, &mut &packed[..], Some(&mut out), 2, &|_| {}).unwrap();
+    assert_eq!(out.0, size);
+    let peak = peak_rss_mib();
+    // the two lanes' tables (178 MiB) and the blocks in flight
+    let tables = opts.cm.memory() >> 20;
+    assert!(peak < before + tables + 64, "context mixing: peak {peak} MiB (was {before} MiB before)");
+    eprintln!("context mixing: {size} bytes -> {} bytes, peak RSS {peak} MiB", packed.len());
 }

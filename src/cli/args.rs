@@ -198,7 +198,7 @@ pub enum Cmd {
         #[arg(long)]
         components: bool,
     },
-    /// Compare s2s2s with gzip, bzip2, xz, zstd and PPMd (7-Zip) on files (one table, one run).
+    /// Compare s2s2s with gzip, bzip2, xz, zstd, and lpaq1, zpaq and PPMd where installed (one table, one run).
     Bench {
         files: Vec<PathBuf>,
         /// Measure every numeric profile (context mixing, network alone, adaptive models alone, mixed), not only

@@ -1,4 +1,5 @@
-//! The benchmark: measuring, and the tables: s2s2s beside gzip, bzip2, xz and zstd on the same files, in one run.
+//! The benchmark: measuring, and the tables: s2s2s beside gzip, bzip2, xz, zstd, and lpaq1,
+//! zpaq and PPMd where installed, on the same files, in one run.
 
 use std::io::Write;
 use std::path::Path;
@@ -32,8 +33,17 @@ impl Row {
 }
 
 fn run_tool(args: &[&str], input: &[u8]) -> Result<(Vec<u8>, f64)> {
+    run_tool_in(None, args, input)
+}
+
+/// Runs `args` (in `dir` if given) with `input` on stdin; returns stdout and the wall time.
+fn run_tool_in(dir: Option<&Path>, args: &[&str], input: &[u8]) -> Result<(Vec<u8>, f64)> {
     let t = Instant::now();
-    let mut child = Command::new(args[0])
+    let mut cmd = Command::new(args[0]);
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let mut child = cmd
         .args(&args[1..])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -58,6 +68,29 @@ const TOOLS: &[(&str, &[&str], &[&str])] = &[
     ("xz -9", &["xz", "-9", "-c", "-T1"], &["xz", "-d", "-c"]),
     ("zstd -19", &["zstd", "-19", "-c", "-q"], &["zstd", "-d", "-c", "-q"]),
 ];
+
+/// Context-mixing compressors that work on files, measured where installed (lpaq1:
+/// `../shared/tools/build.sh`; zpaq: Debian's package): (name, compress args, decompress args,
+/// the decompressed file), run in a temporary directory holding the input as `data`.
+const FILE_TOOLS: &[(&str, &[&str], &[&str], &str)] = &[
+    ("lpaq1 9", &["lpaq1", "9", "data", "packed"], &["lpaq1", "d", "packed", "unpacked"], "unpacked"),
+    ("zpaq -m5", &["zpaq", "a", "packed.zpaq", "data", "-m5"], &["zpaq", "x", "packed.zpaq", "-to", "out"], "out/data"),
+];
+
+/// Measures one of [`FILE_TOOLS`]: `None` when it is not installed.
+fn file_tool(data: &[u8], compress: &[&str], decompress: &[&str], unpacked: &str) -> Result<Option<(u64, f64, f64)>> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("data"), data)?;
+    let Ok((_, cs)) = run_tool_in(Some(dir.path()), compress, &[]) else { return Ok(None) };
+    let packed = compress.iter().find(|a| a.starts_with("packed")).context("a packed file")?;
+    let size = std::fs::metadata(dir.path().join(packed))?.len();
+    std::fs::remove_file(dir.path().join("data"))?;
+    let (_, ds) = run_tool_in(Some(dir.path()), decompress, &[])?;
+    if std::fs::read(dir.path().join(unpacked))? != data {
+        bail!("{}: round trip differs", compress[0]);
+    }
+    Ok(Some((size, cs, ds)))
+}
 
 /// PPMd through 7-Zip (`7zz` or `7z`), which cannot stream a .7z archive: files in a temp dir.
 /// Returns the archive size (including ~100 bytes of 7z headers) and both times.
@@ -130,6 +163,12 @@ pub fn bench_file(file: &Path, setups: &[Setup]) -> Result<Vec<Row>> {
             decompress_s: ds,
             stats: None,
         });
+    }
+    for (tool, c, d, unpacked) in FILE_TOOLS {
+        if let Some((compressed, compress_s, decompress_s)) = file_tool(&data, c, d, unpacked)? {
+            let tool = (*tool).to_owned();
+            rows.push(Row { file: name.clone(), tool, original: data.len() as u64, compressed, compress_s, decompress_s, stats: None });
+        }
     }
     if let Some((compressed, compress_s, decompress_s)) = ppmd(&data)? {
         rows.push(Row {

@@ -80,9 +80,9 @@ impl CmParams {
         Ok(p)
     }
 
-    /// Memory the predictors take, in bytes (the hash tables, plus ~21 MiB per lane for the
-    /// match model's history and index and the mixers' and APMs' tables).
+    /// Memory the predictors take, in bytes: per lane, the hash table plus ~25 MiB (the match
+    /// model's 16 MiB history and 4 MiB index, the mixers' and APMs' weights).
     pub fn memory(self) -> u64 {
-        u64::from(self.lanes) * ((16u64 << self.table_bits) + (21 << 20))
+        u64::from(self.lanes) * ((16u64 << self.table_bits) + (25 << 20))
     }
 }

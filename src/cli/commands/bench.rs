@@ -40,7 +40,7 @@ impl Matrix {
             Matrix::Default => vec![(Profile::Mixed.name().to_owned(), default)],
             Matrix::Profiles => [Profile::Cm, Profile::Neural, Profile::Adaptive, Profile::Mixed]
                 .iter()
-                .map(|&p| (p.name().to_owned(), Level { profile: p, ..default }))
+                .map(|&p| (p.name().to_owned(), default.with_overrides(Some(p), None, None)))
                 .collect(),
             Matrix::Levels => (1..=9).map(|n| (format!("-{n}"), Level::get(n).expect("levels 1-9"))).collect(),
             Matrix::Latents => [
