@@ -1,6 +1,7 @@
 //! Bitwise context mixing in the lpaq/paq8 tradition: each byte is coded as 8 binary decisions,
-//! each predicted by counters in hashed contexts (byte orders 1-6, words, the column of a line),
-//! a match model and an order-0 table, mixed by a gated logistic mixer and refined by two APMs.
+//! each predicted from bit histories in hashed contexts (byte orders 1-7, words, the line above,
+//! sparse contexts), a match model and an order-0 table, combined by two gated logistic mixers
+//! and a final one, and refined by two APMs.
 //! Integer arithmetic throughout (12-bit probabilities, [`crate::numeric::logistic`]), so every
 //! machine predicts the same bits.
 //!
@@ -103,7 +104,9 @@ pub struct Predictor {
     buckets: [usize; CONTEXTS],
     order0: Vec<u32>,
     matcher: MatchModel,
-    mixer: Mixer,
+    /// Mixers selected by the match band and partial byte, by the last byte and bit position,
+    /// and the one that combines them (by partial byte).
+    mixer_c0: Mixer,
     mixer_c1: Mixer,
     final_mixer: Mixer,
     apm_order0: Apm,
@@ -116,7 +119,7 @@ pub struct Predictor {
 }
 
 impl Predictor {
-    /// A fresh predictor with `2^table_bits` buckets (64 bytes each) for its hashed contexts.
+    /// A fresh predictor with `2^table_bits` buckets (16 bytes each) for its hashed contexts.
     pub fn new(table_bits: u32) -> Self {
         let states = States::new();
         let mut p = Self {
@@ -128,7 +131,7 @@ impl Predictor {
             buckets: [0; CONTEXTS],
             order0: vec![0; 256],
             matcher: MatchModel::default(),
-            mixer: Mixer::new(INPUTS, 256 * 4, 6),
+            mixer_c0: Mixer::new(INPUTS, 256 * 4, 6),
             mixer_c1: Mixer::new(INPUTS, 256 * 8, 6),
             final_mixer: Mixer::new(3, 256, 2),
             apm_order0: Apm::new(256, 7),
@@ -167,15 +170,14 @@ impl Predictor {
         let node = self.node();
         for i in 0..CONTEXTS {
             let s = *self.table.slot(self.buckets[i] + node);
-            self.mixer.add(stretch(self.maps[i].p(s)));
+            self.mixer_c0.add(stretch(self.maps[i].p(s)));
         }
-        self.mixer.add(stretch(Counter::p(self.order0[self.c0 as usize])));
-        self.mixer.add(self.matcher.predict(self.bitpos).map_or(0, stretch));
-        self.mixer.add(256);
-        let d = self.mixer.mix(self.matcher.band() * 256 + self.c0 as usize);
+        self.mixer_c0.add(stretch(Counter::p(self.order0[self.c0 as usize])));
+        self.mixer_c0.add(self.matcher.predict(self.bitpos).map_or(0, stretch));
+        self.mixer_c0.add(256);
+        let d = self.mixer_c0.mix(self.matcher.band() * 256 + self.c0 as usize);
         let c1 = (self.contexts.last & 0xff) as usize;
-        for i in 0..INPUTS {
-            let x = self.mixer.inputs()[i];
+        for &x in self.mixer_c0.inputs() {
             self.mixer_c1.add(x);
         }
         let d1 = self.mixer_c1.mix(c1 * 8 + self.bitpos as usize);
@@ -199,7 +201,7 @@ impl Predictor {
         }
         Counter::update(&mut self.order0[self.c0 as usize], bit, 1023);
         self.matcher.update(self.bitpos, bit);
-        self.mixer.update(bit);
+        self.mixer_c0.update(bit);
         self.mixer_c1.update(bit);
         self.final_mixer.update(bit);
         self.apm_order0.update(bit);
