@@ -34,6 +34,9 @@ pub enum Error {
     /// Training failed (bad corpus, a numerical failure of the training backend).
     #[error("training: {0}")]
     Train(String),
+    /// The models a frame needs do not fit in this machine's available memory.
+    #[error("not enough memory: the context mixer needs {needed_mib} MiB, {available_mib} MiB are available")]
+    Memory { needed_mib: u64, available_mib: u64 },
 }
 
 impl Error {

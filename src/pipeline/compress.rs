@@ -12,7 +12,7 @@ use crate::codec::coder::Encoder;
 use crate::codec::latent::{self, LatentSearch};
 use crate::codec::stream::{code_in_lockstep, BlockStream, SegmentCounts};
 use crate::error::Result;
-use crate::format::{self, BlockHeader, EndRecord, FrameHeader, Method, Profile};
+use crate::format::{self, BlockHeader, CmParams, EndRecord, FrameHeader, Method, Profile};
 use crate::model::{ModelId, PreparedModel};
 
 /// A block ready to write.
@@ -187,6 +187,11 @@ pub fn compress(
     let opts =
         &Options { neural_block: opts.neural_block.clamp(1, max_block.min(format::MAX_NEURAL_BLOCK as usize)), max_block, ..opts.clone() };
     let pool = thread_pool(opts.threads)?;
+    // (before any output: parameters a decoder would refuse, or tables that do not fit)
+    let mut lanes = match opts.profile {
+        Profile::Cm => Some(Lanes::new(CmParams::from_bytes(&opts.cm.to_bytes())?)?),
+        _ => None,
+    };
     let mut stats = Stats::default();
     let mut out = CountingWriter { inner: output, count: 0 };
     let header = FrameHeader {
@@ -198,7 +203,6 @@ pub fn compress(
     stats.add_frame(ModelId(header.model_id), opts.profile);
     format::write_frame_header(&mut out, &header)?;
     // The batch size shapes block boundaries, so it must not depend on threads or streams.
-    let mut lanes = (opts.profile == Profile::Cm).then(|| Lanes::new(opts.cm));
     let batch = match lanes {
         // one block per lane
         Some(_) => opts.neural_block * usize::from(opts.cm.lanes),

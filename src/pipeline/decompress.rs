@@ -160,7 +160,7 @@ impl Decoding<'_, '_> {
             match item {
                 Item::Frame(h) => {
                     let (model, lanes) = match h.profile {
-                        Profile::Cm => (None, Some(Lanes::new(CmParams::from_bytes(&h.model_id)?))),
+                        Profile::Cm => (None, Some(Lanes::new(CmParams::from_bytes(&h.model_id)?)?)),
                         _ => (Some(models.resolve(&ModelId(h.model_id))?), None),
                     };
                     stats.add_frame(ModelId(h.model_id), h.profile);

@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 
 use crate::codec::cm::Lane;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::CmParams;
 
 /// A frame's lanes and how many blocks they have been dealt.
@@ -16,8 +16,11 @@ pub(super) struct Lanes {
 }
 
 impl Lanes {
-    pub(super) fn new(p: CmParams) -> Self {
-        Self { lanes: (0..p.lanes).map(|_| Lane::new(u32::from(p.table_bits))).collect(), dealt: 0 }
+    /// Fresh lanes, or an error before anything is allocated when their tables would not fit in
+    /// the memory the system reports available (a file's parameters may ask for up to ~2.3 GB).
+    pub(super) fn new(p: CmParams) -> Result<Self> {
+        fits(p.memory(), available_memory())?;
+        Ok(Self { lanes: (0..p.lanes).map(|_| Lane::new(u32::from(p.table_bits))).collect(), dealt: 0 })
     }
 
     /// Number of lanes.
@@ -44,5 +47,36 @@ impl Lanes {
             out[k] = Some(r);
         }
         Ok(out.into_iter().map(|r| r.expect("every block is dealt to one lane")).collect())
+    }
+}
+
+/// Refuses `needed` bytes when the system reports less available.
+fn fits(needed: u64, available: Option<u64>) -> Result<()> {
+    match available {
+        Some(available) if needed > available => Err(Error::Memory { needed_mib: needed >> 20, available_mib: available >> 20 }),
+        _ => Ok(()),
+    }
+}
+
+/// Memory the system can give without swapping (Linux's `MemAvailable`); `None` where unknown.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = info.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib << 10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_that_do_not_fit_are_refused_before_allocation() {
+        assert!(fits(100 << 20, Some(200 << 20)).is_ok());
+        assert!(fits(100 << 20, None).is_ok());
+        let e = fits(600 << 20, Some(500 << 20)).unwrap_err().to_string();
+        assert_eq!(e, "not enough memory: the context mixer needs 600 MiB, 500 MiB are available");
+        if cfg!(target_os = "linux") {
+            assert!(available_memory().is_some_and(|m| m > 0));
+        }
     }
 }

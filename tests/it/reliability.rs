@@ -210,3 +210,14 @@ fn oversized_options_still_make_readable_files() {
     let o = Options { neural_block: 1 << 30, max_block: 3000, ..golden_options(2, Profile::Mixed) };
     assert!(unpack(&pack(&data, &o)).unwrap() == data);
 }
+
+#[test]
+fn context_mixing_parameters_out_of_range_are_refused_before_any_output() {
+    for cm in [CmParams { table_bits: 30, lanes: 2 }, CmParams { table_bits: 16, lanes: 0 }] {
+        let mut out = Vec::new();
+        let o = Options { profile: Profile::Cm, cm, ..Options::default() };
+        let e = compress(tiny(), &mut &b"some text"[..], &mut out, &o, &|_| {}).unwrap_err();
+        assert!(matches!(e, Error::Format(FormatError::CmParams { .. })), "{e}");
+        assert!(out.is_empty());
+    }
+}
