@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# s2s2s levels beside lpaq1 -9, zpaq -m5, xz -9 and zstd -19 in one run, on the validation
+# s2s2s levels beside lpaq1 -9, zpaq -m5, PPMd (7-Zip), xz -9 and zstd -19 in one run, on the validation
 # splits of ../shared/corpus (text no shipped network was trained on), one row per file and tool:
 # bits per byte, compress and decompress KB/s (wall clock, 2 threads for s2s2s), every round
-# trip checked. A tool that is not installed is skipped (lpaq1: ../shared/tools/build.sh; zpaq:
-# apt-get install zpaq).
+# trip checked. A tool that is not installed is skipped (lpaq1: ../shared/tools/build.sh; zpaq
+# and 7zz: apt-get install zpaq 7zip).
 # Usage: scripts/heldout-bench.sh [s2s2s binary]; LEVELS="1 2" (default) picks the levels,
 # SOURCES="code_c prose_..." the validation sources (default: all), HEAD=100000 cuts each file.
 set -euo pipefail
@@ -48,6 +48,9 @@ for f in "${files[@]}"; do
   fi
   if command -v zpaq >/dev/null; then
     measure "$name" "zpaq -m5" "$f" "$w/x.zpaq" "$w/z/$name" "zpaq a '$w/x.zpaq' '$f' -m5 -t2" "(cd '$w' && zpaq x x.zpaq -to z -t2) && find '$w/z' -type f -name '$name' -exec mv {} '$w/z/$name' \\;"
+  fi
+  if command -v 7zz >/dev/null; then
+    measure "$name" "PPMd o32" "$f" "$w/x.7z" "$w/p/$name" "7zz a -m0=PPMd:o=32:mem=1g -bd '$w/x.7z' '$f'" "7zz e -bd -o'$w/p' '$w/x.7z'"
   fi
   measure "$name" "xz -9" "$f" "$w/x.xz" "$w/x.xz.out" "xz -9e -kc '$f' > '$w/x.xz'" "xz -dc '$w/x.xz' > '$w/x.xz.out'"
   measure "$name" "zstd -19" "$f" "$w/x.zst" "$w/x.zst.out" "zstd -19 -qc '$f' > '$w/x.zst'" "zstd -dqc '$w/x.zst' > '$w/x.zst.out'"
