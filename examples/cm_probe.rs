@@ -4,12 +4,12 @@ fn main() {
     for f in std::env::args().skip(1) {
         let data = std::fs::read(&f).unwrap();
         let t = std::time::Instant::now();
-        let mut p = Predictor::new(std::env::var("TB").ok().and_then(|v| v.parse().ok()).unwrap_or(22));
+        let mut p = Predictor::new(std::env::var("TB").ok().and_then(|v| v.parse().ok()).unwrap_or(22), false);
         let mut bits = 0f64;
         for &c in &data {
             for k in (0..8).rev() {
                 let b = u32::from(c >> k) & 1;
-                let p1 = p.p() as f64 / 4096.0;
+                let p1 = p.predict(None) as f64 / 4096.0;
                 bits -= if b == 1 { p1.log2() } else { (1.0 - p1).log2() };
                 p.update(b);
             }

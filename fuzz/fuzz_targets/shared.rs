@@ -37,7 +37,7 @@ pub fn roundtrip(codec: &PreparedModel, input: &[u8]) {
         max_block: 64 + usize::from(layout[0] >> 1) * 16,
         streams_per_thread: 1 + usize::from(layout[0] >> 5),
         neural: [NeuralUse::Always, NeuralUse::Auto, NeuralUse::Never][usize::from(layout[0] >> 1) % 3],
-        profile: [Profile::Mixed, Profile::Neural, Profile::Adaptive, Profile::Cm][usize::from(layout[1]) % 4],
+        profile: [Profile::Mixed, Profile::Neural, Profile::Adaptive, Profile::Cm, Profile::Hybrid][usize::from(layout[1]) % 5],
         latent: [Search::Off, Search::Heuristic][usize::from(layout[1] >> 7)],
         cm: CmParams { table_bits: 12, lanes: 1 + (layout[0] >> 6) },
     };

@@ -146,7 +146,9 @@ impl From<LatentArg> for LatentSearch {
 /// Numeric profiles as the command line names them.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ProfileArg {
-    /// The network mixed with adaptive models of the file (best ratio).
+    /// The network as one input of bitwise context mixing over the whole file (best ratio).
+    Hybrid,
+    /// The network mixed with adaptive token models of each block.
     Mixed,
     /// The network alone.
     Neural,
@@ -159,6 +161,7 @@ pub enum ProfileArg {
 impl From<ProfileArg> for Profile {
     fn from(p: ProfileArg) -> Self {
         match p {
+            ProfileArg::Hybrid => Profile::Hybrid,
             ProfileArg::Mixed => Profile::Mixed,
             ProfileArg::Neural => Profile::Neural,
             ProfileArg::Adaptive => Profile::Adaptive,

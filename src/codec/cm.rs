@@ -1,5 +1,7 @@
-//! Blocks of a context-mixing frame (numeric profile 4): bytes coded bit by bit with the
-//! predictions of [`crate::predict::cm`], whose statistics span the frame.
+//! Blocks of a context-mixing frame: bytes coded bit by bit with the predictions of
+//! [`crate::predict::cm`], whose statistics span the frame. In profile 4 every byte is coded
+//! alone; in profile 5 text blocks are coded token by token ([`Lane::code_token`]), the network's
+//! token distribution giving the mixer one more input for every bit.
 //!
 //! A frame's blocks are dealt round-robin to `lanes` independent predictors (block `i` to lane
 //! `i mod lanes`). A lane learns every block dealt to it, in order, whether the block was coded
@@ -7,26 +9,100 @@
 //! the lanes can run in parallel in both directions.
 
 use super::coder::{BitCoder, Decoder, Encoder, Replay};
+use super::trie::Trie;
 use super::CodingError;
-use crate::predict::cm::Predictor;
+use crate::numeric::quantize::Cdf;
+use crate::predict::cm::{NetBit, Predictor, TokenEnd};
 
 /// One lane: a predictor that carries over from block to block.
-pub struct Lane(Predictor);
+pub struct Lane {
+    predictor: Predictor,
+    /// Whether a token ends where a longer one could go on.
+    end: TokenEnd,
+    /// Scratch: the distributions in trie order, cumulated ([`Trie::weigh`]).
+    cum: [Vec<u32>; 2],
+}
+
+/// `part / whole` in 12 bits, kept codable (`1..=4095`).
+fn p12(part: u32, whole: u32) -> u32 {
+    ((u64::from(part) << 12) / u64::from(whole.max(1))).clamp(1, 4095) as u32
+}
 
 impl Lane {
-    /// A fresh lane with `2^table_bits` buckets of hashed statistics.
-    pub fn new(table_bits: u32) -> Self {
-        Self(Predictor::new(table_bits))
+    /// A fresh lane with `2^table_bits` buckets of hashed statistics; `network`: whether it
+    /// codes tokens under the network's prediction (profile 5) as well as bytes.
+    pub fn new(table_bits: u32, network: bool) -> Self {
+        Self { predictor: Predictor::new(table_bits, network), end: TokenEnd::default(), cum: [Vec::new(), Vec::new()] }
     }
 
     fn code_byte(&mut self, coder: &mut impl BitCoder, byte: u8) -> Result<u8, CodingError> {
         let mut c = 0u32;
         for k in (0..8).rev() {
-            let bit = coder.code_bit(self.0.p(), u32::from(byte >> k) & 1)?;
-            self.0.update(bit);
+            let bit = coder.code_bit(self.predictor.predict(None), u32::from(byte >> k) & 1)?;
+            self.predictor.update(bit);
             c = (c << 1) | bit;
         }
         Ok(c as u8)
+    }
+
+    /// Codes token `want` (encoder; ignored by the decoder) under the network's distribution
+    /// `cdf` as decisions along `trie`, and returns the token coded. From the root, each byte of
+    /// the token is 8 bits, most significant first, each predicted by the context mixer with the
+    /// network's probability of that bit (its probabilities summed over the tokens still
+    /// possible) as one input; a bit that only one value of could continue a token is not coded.
+    /// After each byte, where the bytes so far are a token that longer tokens extend, one more
+    /// decision says whether the token ends there, from the network alone (refined by length).
+    pub fn code_token(&mut self, coder: &mut impl BitCoder, trie: &Trie, cdfs: [&Cdf; 2], want: u32) -> Result<u32, CodingError> {
+        trie.weigh(cdfs[0], &mut self.cum[0]);
+        trie.weigh(cdfs[1], &mut self.cum[1]);
+        let [a, b] = &self.cum;
+        // the probability of ranks from..to among ranks lo..hi, in each distribution
+        let p = |from: usize, to: usize, lo: usize, hi: usize| [p12(a[to] - a[from], a[hi] - a[lo]), p12(b[to] - b[from], b[hi] - b[lo])];
+        let want = trie.bytes_of(want.min(trie.len() as u32 - 1));
+        let (mut lo, mut hi) = (0, trie.len());
+        // every path ends: each step keeps lo..hi non-empty, and tokens are finite
+        let mut k = 0;
+        loop {
+            if k > 0 {
+                // ranks lo..hi share k bytes; the shortest, first, may be those k bytes alone
+                let exact = trie.token(lo).len() == k;
+                let ends = if exact && hi - lo > 1 {
+                    let before = if k < 8 { self.predictor.last_bytes() >> (8 * k) } else { 0 };
+                    let p = self.end.predict(p(lo, lo + 1, lo, hi), k, lo, before);
+                    let bit = coder.code_bit(p, u32::from(want.len() == k))?;
+                    self.end.update(bit);
+                    bit == 1
+                } else {
+                    exact
+                };
+                if ends {
+                    return Ok(trie.id(lo));
+                }
+                lo += usize::from(exact);
+            }
+            let byte = u32::from(want.get(k).copied().unwrap_or(0));
+            let mut c = 0u32;
+            for j in (0..8).rev() {
+                let m = trie.split(lo, hi, k, ((c << 1) | 1) << j);
+                let bit = if m == lo || m == hi {
+                    let forced = u32::from(m == lo);
+                    self.predictor.skip(forced);
+                    forced
+                } else {
+                    let net = NetBit { p: p(m, hi, lo, hi), place: k as u32 };
+                    let bit = coder.code_bit(self.predictor.predict(Some(net)), (byte >> j) & 1)?;
+                    self.predictor.update(bit);
+                    bit
+                };
+                if bit == 1 {
+                    lo = m;
+                } else {
+                    hi = m;
+                }
+                c = (c << 1) | bit;
+            }
+            k += 1;
+        }
     }
 
     /// Codes `data` as the lane's next block; returns the payload.
@@ -59,29 +135,56 @@ impl Lane {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::numeric::quantize::Cdf;
 
     #[test]
     fn blocks_round_trip_with_statistics_carried_over() {
         let text: Vec<u8> = (0..3000).flat_map(|i| format!("line {} of the test, value {}\n", i % 97, i * 7 % 13).into_bytes()).collect();
         let (a, b, c) = (&text[..20_000], &text[20_000..40_000], &text[40_000..]);
-        let mut enc = Lane::new(16);
+        let mut enc = Lane::new(16, false);
         let pa = enc.compress(a).unwrap();
         enc.learn(b);
         let pc = enc.compress(c).unwrap();
-        let fresh = Lane::new(16).compress(c).unwrap();
+        let fresh = Lane::new(16, false).compress(c).unwrap();
         assert!(pc.len() * 2 < fresh.len(), "the lane remembers: {} vs {}", pc.len(), fresh.len());
-        let mut dec = Lane::new(16);
+        let mut dec = Lane::new(16, false);
         assert_eq!(dec.decompress(&pa, a.len()).unwrap(), a);
         dec.learn(b);
         assert_eq!(dec.decompress(&pc, c.len()).unwrap(), c);
     }
 
     #[test]
+    fn tokens_round_trip_through_the_trie_whatever_the_distribution() {
+        let words = ["a", "b", "c", "ab", "abc", "abd", "b c", "bc", "c\n", "\n", " ", "abcd", "ca", "\u{e9}"];
+        let trie = Trie::new(words.iter().map(|w| w.as_bytes()));
+        let cdfs: Vec<[Cdf; 2]> = (0..40)
+            .map(|i| {
+                let logits = |k: usize| (0..words.len()).map(|t| ((t * 7 + i * k) % 11) as f32 * 0.7 - 3.0).collect::<Vec<_>>();
+                let (mut a, mut b) = (Cdf::default(), Cdf::default());
+                a.from_logits(&logits(3));
+                b.from_logits(&logits(5));
+                [a, b]
+            })
+            .collect();
+        let tokens: Vec<u32> = (0..40u32).map(|i| (i * 5 + i / 3) % words.len() as u32).collect();
+        let mut lane = Lane::new(12, true);
+        let mut enc = Encoder::default();
+        for (t, [a, b]) in tokens.iter().zip(&cdfs) {
+            assert_eq!(lane.code_token(&mut enc, &trie, [a, b], *t).unwrap(), *t);
+        }
+        let payload = enc.finish();
+        let mut lane = Lane::new(12, true);
+        let mut dec = Decoder::new(&payload).unwrap();
+        let back: Vec<u32> = cdfs.iter().map(|[a, b]| lane.code_token(&mut dec, &trie, [a, b], 0).unwrap()).collect();
+        assert_eq!(back, tokens);
+    }
+
+    #[test]
     fn damaged_payloads_fail_or_differ() {
         let data = b"abcabcabcabcabd".repeat(50);
-        let mut p = Lane::new(12).compress(&data).unwrap();
+        let mut p = Lane::new(12, false).compress(&data).unwrap();
         p[5] ^= 0x40;
-        if let Ok(out) = Lane::new(12).decompress(&p, data.len()) {
+        if let Ok(out) = Lane::new(12, false).decompress(&p, data.len()) {
             assert_ne!(out, data);
         }
     }

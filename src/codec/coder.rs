@@ -86,6 +86,13 @@ impl BitCoder for Replay {
     }
 }
 
+impl SymbolCoder for Replay {
+    #[inline]
+    fn code(&mut self, _cdf: &Cdf, symbol: u32) -> Result<u32, CodingError> {
+        Ok(symbol)
+    }
+}
+
 /// Codes symbols one at a time: the same call sequence compresses and decompresses.
 pub trait SymbolCoder {
     /// Codes `symbol` (encoder) or returns the decoded symbol (decoder; `symbol` is ignored).

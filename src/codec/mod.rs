@@ -4,7 +4,9 @@
 //! * [`segments`]: how a block is cut into segments;
 //! * [`latent`]: what a segment's latent costs and how the compressor chooses it;
 //! * [`stream`]: a block's token stream coded in lockstep with others through the engine and
-//!   the mixer.
+//!   the mixer;
+//! * [`cm`]: a lane of the bitwise context mixer coding bytes (profile 4) or, with [`trie`],
+//!   tokens under the network's prediction (profile 5).
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +15,7 @@ pub mod coder;
 pub mod latent;
 pub mod segments;
 pub mod stream;
+pub mod trie;
 
 use thiserror::Error;
 

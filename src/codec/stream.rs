@@ -3,9 +3,11 @@
 //! models. One loop serves both directions through [`SymbolCoder`], so the encoder and decoder
 //! cannot drift apart. Normative: this loop's order of coding is the format.
 
-use super::coder::SymbolCoder;
+use super::cm::Lane;
+use super::coder::{BitCoder, SymbolCoder};
 use super::latent::LATENT_FLAG_PROB;
 use super::segments::{context_range, index, next_start, segment_len};
+use super::trie::Trie;
 use super::CodingError;
 use crate::engine::{Engine, StreamState};
 use crate::format::Profile;
@@ -21,8 +23,17 @@ pub struct SegmentCounts {
     pub exact: u32,
 }
 
+/// Where a profile-5 stream codes its tokens: its lane, along the vocabulary's trie.
+struct Hybrid<'a> {
+    lane: &'a mut Lane,
+    trie: &'a Trie,
+    /// The network's own distribution (the stream's `cdf` is its mixture with the block's
+    /// adaptive token models); the lane weighs both.
+    raw: Cdf,
+}
+
 /// One block's token stream being coded or decoded in lockstep with others.
-pub struct BlockStream<C> {
+pub struct BlockStream<'a, C> {
     /// The block's tokens: given when encoding, the tokens decoded so far when decoding.
     tokens: Vec<u32>,
     n: usize,
@@ -37,16 +48,18 @@ pub struct BlockStream<C> {
     seg_start: usize,
     seg_len: usize,
     state: Option<StreamState>,
-    /// Adaptive models and mixer (profiles other than `Neural`).
+    /// Adaptive models and mixer (profiles `Mixed` and `Adaptive`).
     mix: Option<Box<ContextMix>>,
     /// Bits saved per mixture component, when analysing.
     saved: Option<[f64; COMPONENTS.len()]>,
+    /// Profile 5: tokens go through a context-mixing lane instead of the symbol coder.
+    hybrid: Option<Hybrid<'a>>,
 }
 
-impl<C: SymbolCoder> BlockStream<C> {
+impl<'a, C: SymbolCoder + BitCoder> BlockStream<'a, C> {
     /// A stream of `n` tokens: `tokens` holds them when encoding and is empty when decoding.
     pub fn new(tokens: Vec<u32>, n: usize, coder: C, profile: Profile) -> Self {
-        let mix = (profile != Profile::Neural).then(Box::default);
+        let mix = matches!(profile, Profile::Mixed | Profile::Adaptive | Profile::Hybrid).then(Box::default);
         Self {
             tokens,
             n,
@@ -61,7 +74,14 @@ impl<C: SymbolCoder> BlockStream<C> {
             state: None,
             mix,
             saved: None,
+            hybrid: None,
         }
+    }
+
+    /// Codes the tokens on a context-mixing lane (profile 5; no latents).
+    pub fn on_lane(mut self, lane: &'a mut Lane, trie: &'a Trie) -> Self {
+        self.hybrid = Some(Hybrid { lane, trie, raw: Cdf::default() });
+        self
     }
 
     /// Sets the latent of each segment (encoding).
@@ -111,7 +131,10 @@ impl<C: SymbolCoder> BlockStream<C> {
     /// Codes (or decodes) token `idx` under `cdf`, keeping the decoded history.
     fn code_token(&mut self, idx: usize, cdf: &Cdf) -> Result<u32, CodingError> {
         let want = self.tokens.get(idx).copied().unwrap_or(0);
-        let got = self.coder.code(cdf, want)?;
+        let got = match self.hybrid.as_mut() {
+            Some(h) => h.lane.code_token(&mut self.coder, h.trie, [&h.raw, cdf], want)?,
+            None => self.coder.code(cdf, want)?,
+        };
         if idx == self.tokens.len() {
             self.tokens.push(got);
         }
@@ -125,7 +148,10 @@ impl<C: SymbolCoder> BlockStream<C> {
     fn begin_segment(&mut self, cdf: &mut Cdf, engine: &Engine) -> Result<(Vec<u32>, Vec<u32>), CodingError> {
         let cfg = engine.config();
         let want = self.latents.get(index(self.seg_start, cfg.segment)).map_or(&[][..], Vec::as_slice);
-        let latent = code_latent(&mut self.coder, cdf, want, cfg.max_latent, cfg.vocab)?;
+        let latent = match self.hybrid {
+            Some(_) => Vec::new(),
+            None => code_latent(&mut self.coder, cdf, want, cfg.max_latent, cfg.vocab)?,
+        };
         self.latent_tokens += latent.len() as u32;
         self.segments.all += 1;
         self.segments.with_latent += u32::from(!latent.is_empty());
@@ -149,6 +175,9 @@ impl<C: SymbolCoder> BlockStream<C> {
         match self.mix.as_mut() {
             Some(m) => m.predict(Some(row), row.len(), cdf),
             None => cdf.from_logits(row),
+        }
+        if let Some(h) = self.hybrid.as_mut() {
+            h.raw.from_logits(row);
         }
         let got = self.code_token(self.seg_start + pos - 1, cdf)?;
         self.learn(Some(row), got);
@@ -174,7 +203,7 @@ fn code_latent<C: SymbolCoder>(coder: &mut C, cdf: &mut Cdf, latent: &[u32], max
 }
 
 /// Codes blocks with the adaptive models alone (profile `Adaptive`): no network, no latents.
-fn code_adaptive<C: SymbolCoder>(vocab: usize, streams: &mut [BlockStream<C>]) -> Result<(), CodingError> {
+fn code_adaptive<C: SymbolCoder + BitCoder>(vocab: usize, streams: &mut [BlockStream<C>]) -> Result<(), CodingError> {
     let mut cdf = Cdf::default();
     for s in streams {
         for idx in 0..s.n {
@@ -187,7 +216,11 @@ fn code_adaptive<C: SymbolCoder>(vocab: usize, streams: &mut [BlockStream<C>]) -
 }
 
 /// Runs the network over several blocks in lockstep, coding (or decoding) every token.
-pub fn code_in_lockstep<C: SymbolCoder>(engine: &Engine, profile: Profile, streams: &mut [BlockStream<C>]) -> Result<(), CodingError> {
+pub fn code_in_lockstep<C: SymbolCoder + BitCoder>(
+    engine: &Engine,
+    profile: Profile,
+    streams: &mut [BlockStream<C>],
+) -> Result<(), CodingError> {
     let vocab = engine.config().vocab;
     if profile == Profile::Adaptive {
         return code_adaptive(vocab, streams);
@@ -207,7 +240,7 @@ pub fn code_in_lockstep<C: SymbolCoder>(engine: &Engine, profile: Profile, strea
                 streams[*i].state = Some(state);
             }
         }
-        let mut active: Vec<&mut BlockStream<C>> = streams.iter_mut().filter(|s| s.state.is_some()).collect();
+        let mut active: Vec<&mut BlockStream<'_, C>> = streams.iter_mut().filter(|s| s.state.is_some()).collect();
         if active.is_empty() {
             return Ok(());
         }

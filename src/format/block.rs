@@ -159,8 +159,8 @@ fn check_bounds(h: &BlockHeader, frame: &FrameHeader) -> Result<(), FormatError>
     if h.payload_len > max_payload(h.orig_len) || (h.method == Method::Stored && h.payload_len != h.orig_len) {
         return Err(FormatError::PayloadLength { method: h.method.name(), payload_len: h.payload_len, orig_len: h.orig_len });
     }
-    let cm_frame = frame.profile == Profile::Cm;
-    if (h.method == Method::Cm && !cm_frame) || (h.method == Method::Neural && cm_frame) {
+    // profile 4 codes bytes alone; profile 5 text with the network and other bytes without it
+    if (h.method == Method::Cm && !frame.profile.uses_cm()) || (h.method == Method::Neural && frame.profile == Profile::Cm) {
         return Err(FormatError::MethodProfile { method: h.method.name(), profile: frame.profile.name() });
     }
     let max = max_neural_block(frame.version);
@@ -186,11 +186,11 @@ fn read_end(r: &mut impl Read) -> Result<EndRecord> {
 mod tests {
     use super::*;
     use crate::error::Error;
-    use crate::format::{read_frame_header, write_frame_header, Profile, VERSION};
+    use crate::format::{read_frame_header, write_frame_header, CmParams, Profile, VERSION};
 
     #[test]
     fn records_round_trip() {
-        let f = FrameHeader { version: 3, profile: Profile::Mixed, model_id: [7; 16], block_size: 4096 };
+        let f = FrameHeader { version: 3, profile: Profile::Mixed, model_id: [7; 16], block_size: 4096, cm: None };
         let h = BlockHeader { method: Method::Neural, orig_len: 100, payload_len: 3, crc: 9, tokens: 40, mismatches: 5, latent_tokens: 0 };
         let e = EndRecord { total_len: 100, crc: 9 };
         let mut buf = Vec::new();
@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn hostile_lengths_are_rejected_before_allocation() {
-        let f = FrameHeader { version: VERSION, profile: Profile::Mixed, model_id: [0; 16], block_size: 1 << 20 };
+        let f = FrameHeader { version: VERSION, profile: Profile::Mixed, model_id: [0; 16], block_size: 1 << 20, cm: None };
         let h = BlockHeader {
             method: Method::Zstd,
             orig_len: 1 << 20,
@@ -233,11 +233,18 @@ mod tests {
     #[test]
     fn methods_and_profiles_must_agree() {
         let block = |method| BlockHeader { method, orig_len: 10, payload_len: 4, crc: 0, tokens: 3, mismatches: 0, latent_tokens: 0 };
-        let cm = FrameHeader { version: 4, profile: Profile::Cm, model_id: [0; 16], block_size: 100 };
-        let mixed = FrameHeader { version: 3, profile: Profile::Mixed, model_id: [0; 16], block_size: 100 };
-        for (frame, method, ok) in
-            [(&cm, Method::Cm, true), (&cm, Method::Neural, false), (&mixed, Method::Cm, false), (&mixed, Method::Neural, true)]
-        {
+        let params = Some(CmParams { table_bits: 12, lanes: 1 });
+        let cm = FrameHeader { version: 4, profile: Profile::Cm, model_id: [0; 16], block_size: 100, cm: params };
+        let mixed = FrameHeader { version: 3, profile: Profile::Mixed, model_id: [0; 16], block_size: 100, cm: None };
+        let hybrid = FrameHeader { version: 5, profile: Profile::Hybrid, model_id: [0; 16], block_size: 100, cm: params };
+        for (frame, method, ok) in [
+            (&cm, Method::Cm, true),
+            (&cm, Method::Neural, false),
+            (&mixed, Method::Cm, false),
+            (&mixed, Method::Neural, true),
+            (&hybrid, Method::Cm, true),
+            (&hybrid, Method::Neural, true),
+        ] {
             let mut buf = Vec::new();
             write_block(&mut buf, &block(method), b"abcd").unwrap();
             let r = read_record(&mut &buf[..], frame);

@@ -1,4 +1,5 @@
-//! The frame header: magic, version, numeric profile, model identity, largest block.
+//! The frame header: magic, version, numeric profile, model identity, largest block, and (profile
+//! 5) the context mixer's parameters.
 
 use std::io::{Read, Write};
 
@@ -8,6 +9,8 @@ use crate::error::Result;
 
 /// Bytes of a frame header: magic, version, profile, model identity, block size, CRC.
 pub const FRAME_HEADER_LEN: usize = 4 + 1 + 1 + 16 + 4 + 4;
+/// Bytes a profile-5 frame header adds before its CRC: the context mixer's parameters.
+const HYBRID_EXTRA: usize = 2;
 
 /// The frame header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +21,9 @@ pub struct FrameHeader {
     pub model_id: [u8; 16],
     /// Largest original size of any block in the frame.
     pub block_size: u32,
+    /// The context mixer's parameters (profiles 4 and 5; profile 4 stores them as its model
+    /// identity, profile 5 after the block size).
+    pub cm: Option<CmParams>,
 }
 
 /// Writes a frame header.
@@ -28,6 +34,10 @@ pub fn write_frame_header(w: &mut impl Write, h: &FrameHeader) -> Result<()> {
     b.push(h.profile as u8);
     b.extend_from_slice(&h.model_id);
     b.extend_from_slice(&h.block_size.to_le_bytes());
+    if h.profile == Profile::Hybrid {
+        let cm = h.cm.expect("a profile-5 frame names its context mixer");
+        b.extend_from_slice(&cm.to_bytes()[..HYBRID_EXTRA]);
+    }
     let crc = crc32fast::hash(&b);
     b.extend_from_slice(&crc.to_le_bytes());
     w.write_all(&b)?;
@@ -36,7 +46,7 @@ pub fn write_frame_header(w: &mut impl Write, h: &FrameHeader) -> Result<()> {
 
 /// Reads a frame header; `Ok(None)` at a clean end of input (between frames).
 pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
-    let mut b = [0u8; FRAME_HEADER_LEN];
+    let mut b = [0u8; FRAME_HEADER_LEN + HYBRID_EXTRA];
     if !read_exact_or_eof(r, &mut b[..4], Region::FrameHeader)? {
         return Ok(None);
     }
@@ -47,22 +57,29 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
     if !(OLDEST_VERSION..=VERSION).contains(&b[4]) {
         return Err(FormatError::UnsupportedVersion { found: b[4] }.into());
     }
-    let profile = Profile::from_u8(b[5])?;
-    read_exact(r, &mut b[6..], Region::FrameHeader)?;
-    check(crc32fast::hash(&b[..FRAME_HEADER_LEN - 4]), u32_at(&b, FRAME_HEADER_LEN - 4), Region::FrameHeader)?;
+    let (version, profile) = (b[4], Profile::from_u8(b[5])?);
+    if !profile.versions().contains(&version) {
+        return Err(FormatError::ProfileVersion { profile: profile.name(), version }.into());
+    }
+    let len = FRAME_HEADER_LEN + if profile == Profile::Hybrid { HYBRID_EXTRA } else { 0 };
+    read_exact(r, &mut b[6..len], Region::FrameHeader)?;
+    check(crc32fast::hash(&b[..len - 4]), u32_at(&b, len - 4), Region::FrameHeader)?;
     let mut model_id = [0u8; 16];
     model_id.copy_from_slice(&b[6..22]);
     let block_size = u32_at(&b, 22);
     if block_size == 0 || block_size > MAX_BLOCK_SIZE {
         return Err(FormatError::BlockSize { found: block_size }.into());
     }
-    let h = FrameHeader { version: b[4], profile, model_id, block_size };
-    if (profile == Profile::Cm) != (h.version >= 4) {
-        return Err(FormatError::ProfileVersion { profile: profile.name(), version: h.version }.into());
-    }
-    if profile == Profile::Cm {
-        CmParams::from_bytes(&h.model_id)?;
-    }
+    let cm = match profile {
+        Profile::Cm => Some(CmParams::from_bytes(&model_id)?),
+        Profile::Hybrid => {
+            let mut p = [0u8; 16];
+            p[..HYBRID_EXTRA].copy_from_slice(&b[26..26 + HYBRID_EXTRA]);
+            Some(CmParams::from_bytes(&p)?)
+        }
+        _ => None,
+    };
+    let h = FrameHeader { version, profile, model_id, block_size, cm };
     Ok(Some(h))
 }
 
@@ -73,7 +90,12 @@ mod tests {
 
     fn header(version: u8, profile: Profile, model_id: [u8; 16]) -> Vec<u8> {
         let mut b = Vec::new();
-        write_frame_header(&mut b, &FrameHeader { version, profile, model_id, block_size: 1 << 20 }).unwrap();
+        let cm = match profile {
+            Profile::Cm => CmParams::from_bytes(&model_id).ok(),
+            Profile::Hybrid => Some(CmParams { table_bits: 20, lanes: 2 }),
+            _ => None,
+        };
+        write_frame_header(&mut b, &FrameHeader { version, profile, model_id, block_size: 1 << 20, cm }).unwrap();
         b
     }
 
@@ -81,12 +103,35 @@ mod tests {
     fn context_mixing_frames_are_version_4_with_valid_parameters() {
         let ok = CmParams { table_bits: 22, lanes: 2 }.to_bytes();
         assert!(read_frame_header(&mut &header(4, Profile::Cm, ok)[..]).is_ok());
-        for b in [header(3, Profile::Cm, ok), header(4, Profile::Mixed, [0; 16])] {
+        for b in [
+            header(3, Profile::Cm, ok),
+            header(4, Profile::Mixed, [0; 16]),
+            header(5, Profile::Cm, ok),
+            header(4, Profile::Hybrid, [1; 16]),
+        ] {
             assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::ProfileVersion { .. }))));
         }
         for (bits, lanes) in [(11, 2), (25, 2), (22, 0), (22, 9)] {
             let b = header(4, Profile::Cm, CmParams { table_bits: bits, lanes }.to_bytes());
             assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))));
         }
+    }
+
+    #[test]
+    fn hybrid_frames_are_version_5_and_carry_the_mixer_after_the_block_size() {
+        let b = header(5, Profile::Hybrid, [9; 16]);
+        assert_eq!(b.len(), FRAME_HEADER_LEN + HYBRID_EXTRA);
+        let h = read_frame_header(&mut &b[..]).unwrap().unwrap();
+        assert_eq!((h.model_id, h.cm), ([9; 16], Some(CmParams { table_bits: 20, lanes: 2 })));
+        for v in [2, 3, 4] {
+            let b = header(v, Profile::Hybrid, [9; 16]);
+            assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::ProfileVersion { .. }))));
+        }
+        let mut bad = header(5, Profile::Hybrid, [9; 16]);
+        bad[26] = 30;
+        let n = bad.len();
+        let crc = crc32fast::hash(&bad[..n - 4]);
+        bad[n - 4..].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(read_frame_header(&mut &bad[..]), Err(Error::Format(FormatError::CmParams { .. }))));
     }
 }

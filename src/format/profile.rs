@@ -15,11 +15,15 @@ pub enum Profile {
     /// Bitwise context mixing of the bytes (`predict::cm`), no network; statistics span the
     /// frame (format version 4).
     Cm = 4,
+    /// The network's token probabilities as one input of the bitwise context mixer, tokens coded
+    /// as decisions along the vocabulary's byte trie (`codec::trie`); statistics span the frame
+    /// (format version 5).
+    Hybrid = 5,
 }
 
 impl Profile {
     /// The newest profile this build reads.
-    pub const LATEST: u8 = 4;
+    pub const LATEST: u8 = 5;
 
     /// The profile stored as `b`.
     pub fn from_u8(b: u8) -> Result<Self, FormatError> {
@@ -28,6 +32,7 @@ impl Profile {
             2 => Ok(Profile::Mixed),
             3 => Ok(Profile::Adaptive),
             4 => Ok(Profile::Cm),
+            5 => Ok(Profile::Hybrid),
             _ => Err(FormatError::UnsupportedProfile { found: b }),
         }
     }
@@ -39,18 +44,34 @@ impl Profile {
             Profile::Mixed => "mixed",
             Profile::Adaptive => "adaptive",
             Profile::Cm => "cm",
+            Profile::Hybrid => "hybrid",
         }
     }
 
     /// Whether frames of this profile run the network.
     pub fn uses_network(self) -> bool {
-        matches!(self, Profile::Neural | Profile::Mixed)
+        matches!(self, Profile::Neural | Profile::Mixed | Profile::Hybrid)
+    }
+
+    /// Whether frames of this profile code with lanes of the context mixer.
+    pub fn uses_cm(self) -> bool {
+        matches!(self, Profile::Cm | Profile::Hybrid)
+    }
+
+    /// The format versions whose frames may name this profile: each context-mixing profile has
+    /// its own version, so older builds refuse it by version before reading any block.
+    pub fn versions(self) -> std::ops::RangeInclusive<u8> {
+        match self {
+            Profile::Hybrid => 5..=5,
+            Profile::Cm => 4..=4,
+            _ => 1..=3,
+        }
     }
 }
 
 /// The context mixer's parameters, which a profile-4 frame stores where other frames store the
-/// model identity: byte 0 the log2 of its hash table's 16-byte buckets, byte 1 the number of
-/// lanes (independent predictors, dealt blocks round-robin), the other 14 bytes zero.
+/// model identity and a profile-5 frame after its largest block size: byte 0 the log2 of its hash table's 16-byte buckets, byte 1 the number of
+/// lanes (independent predictors, dealt blocks round-robin); in profile 4 the other 14 bytes zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CmParams {
     pub table_bits: u8,
@@ -80,9 +101,10 @@ impl CmParams {
         Ok(p)
     }
 
-    /// Memory the predictors take, in bytes: per lane, the hash table plus ~25 MiB (the match
-    /// model's 16 MiB history and 4 MiB index, the mixers' and APMs' weights).
+    /// Memory the predictors take, in bytes: per lane, the hash table plus ~26 MiB (the match
+    /// model's 16 MiB history and 4 MiB index, the mixers' and APMs' weights, profile 5's
+    /// end-of-token counters).
     pub fn memory(self) -> u64 {
-        u64::from(self.lanes) * ((16u64 << self.table_bits) + (25 << 20))
+        u64::from(self.lanes) * ((16u64 << self.table_bits) + (26 << 20))
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use super::{Model, ModelError, ModelId};
+use crate::codec::trie::Trie;
 use crate::engine::{Engine, Kernel};
 use crate::level::Level;
 
@@ -83,6 +84,8 @@ pub struct PreparedModel {
     model: Model,
     engine: Engine,
     policy: Option<Engine>,
+    /// The vocabulary in byte order (profile 5).
+    trie: Trie,
 }
 
 impl PreparedModel {
@@ -95,7 +98,9 @@ impl PreparedModel {
     pub fn with_kernel(model: Model, kernel: Kernel) -> Result<Self, ModelError> {
         let engine = Engine::new(&model.weights, kernel);
         let policy = model.policy.as_ref().map(|p| Engine::new(p, kernel));
-        Ok(Self { model, engine, policy })
+        let tok = &model.tokenizer;
+        let trie = Trie::new((0..tok.vocab_size() as u32).map(|id| tok.token_bytes(id)));
+        Ok(Self { model, engine, policy, trie })
     }
 
     pub fn model(&self) -> &Model {
@@ -108,6 +113,11 @@ impl PreparedModel {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The vocabulary as a byte trie.
+    pub fn trie(&self) -> &Trie {
+        &self.trie
     }
 
     /// The latent policy's engine, if the model has a policy.

@@ -122,6 +122,11 @@ impl Cdf {
         self.len() == 0
     }
 
+    /// The cumulative table itself (`len + 1` entries, from 0 to `2^24`).
+    pub fn cumulative(&self) -> &[u32] {
+        &self.cdf
+    }
+
     /// `(cdf[s], cdf[s + 1] - cdf[s])` of a symbol, `None` beyond the table.
     pub fn interval(&self, symbol: u32) -> Option<(u32, u32)> {
         let s = symbol as usize;

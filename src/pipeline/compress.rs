@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::batch::{in_groups, thread_pool};
 use super::lanes::Lanes;
-use super::{NeuralUse, Options, Stats, BATCH_BLOCKS, BATCH_BYTES};
+use super::{looks_like_text, NeuralUse, Options, Stats, BATCH_BLOCKS, BATCH_BYTES};
 use crate::codec::cm::Lane;
 use crate::codec::coder::Encoder;
 use crate::codec::latent::{self, LatentSearch};
@@ -16,20 +16,10 @@ use crate::format::{self, BlockHeader, CmParams, EndRecord, FrameHeader, Method,
 use crate::model::{ModelId, PreparedModel};
 
 /// A block ready to write.
-struct Coded {
-    header: BlockHeader,
-    payload: Vec<u8>,
+pub(super) struct Coded {
+    pub(super) header: BlockHeader,
+    pub(super) payload: Vec<u8>,
     segments: SegmentCounts,
-}
-
-/// Whether a piece looks like text worth running the model on.
-fn looks_like_text(b: &[u8]) -> bool {
-    let mut bad = 0usize;
-    for chunk in b.utf8_chunks() {
-        bad += chunk.invalid().len();
-        bad += chunk.valid().bytes().filter(|&c| c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r' | 0x0c)).count();
-    }
-    bad * 50 <= b.len()
 }
 
 /// Splits a buffer into pieces of at most `size` bytes, preferring to cut after a newline or space.
@@ -52,10 +42,10 @@ fn split_pieces(buf: &[u8], size: usize) -> Vec<&[u8]> {
     out
 }
 
-/// The smaller of zstd and stored.
-fn stored_or_zstd(piece: &[u8], level: i32) -> Coded {
+/// The smaller of zstd (at `level`, if any) and stored.
+fn stored_or_zstd(piece: &[u8], level: Option<i32>) -> Coded {
     let crc = crc32fast::hash(piece);
-    let z = zstd::bulk::compress(piece, level).ok().filter(|z| z.len() < piece.len());
+    let z = level.and_then(|l| zstd::bulk::compress(piece, l).ok()).filter(|z| z.len() < piece.len());
     let (method, payload) = match z {
         Some(z) => (Method::Zstd, z),
         None => (Method::Stored, piece.to_vec()),
@@ -146,7 +136,7 @@ fn compress_batch(m: &PreparedModel, buf: &[u8], opts: &Options) -> Result<Vec<C
         .into_par_iter()
         .map(|(run, coded)| {
             let data = run.concat();
-            let plain = stored_or_zstd(&data, if coded.is_some() { 19 } else { 9 });
+            let plain = stored_or_zstd(&data, Some(if coded.is_some() { 19 } else { 9 }));
             let fits = |n: &Coded| n.payload.len() as u32 <= format::max_payload(n.header.orig_len);
             Ok(match coded {
                 Some(n) if opts.neural == NeuralUse::Always && fits(&n) => n,
@@ -157,21 +147,35 @@ fn compress_batch(m: &PreparedModel, buf: &[u8], opts: &Options) -> Result<Vec<C
         .collect()
 }
 
-/// Codes a piece with its lane's context mixer, or stores it where that is not smaller (the
-/// lane has learned the piece either way, as the decompressor's lane will).
-fn cm_block(lane: &mut Lane, piece: &[u8]) -> Result<Coded> {
-    let payload = lane.compress(piece)?;
-    let (method, payload) = if payload.len() < piece.len() { (Method::Cm, payload) } else { (Method::Stored, piece.to_vec()) };
-    let header = BlockHeader {
+/// Codes a piece on its lane, or stores it (or, beside the network, zstd's it) where that is
+/// smaller (the lane has learned the piece either way, as the decompressor's lane will). With the network (profile 5), text (by
+/// [`looks_like_text`], which the decompressor can tell from the bytes of a stored block too) is
+/// coded token by token under the network's prediction, other bytes alone.
+pub(super) fn lane_block(lane: &mut Lane, network: Option<&PreparedModel>, piece: &[u8]) -> Result<Coded> {
+    let (method, payload, tokens, mismatches, segments) = match network {
+        Some(m) if looks_like_text(piece) => {
+            let t = m.model().tokenizer.encode(piece)?;
+            let n = t.len();
+            let mut s = BlockStream::new(t, n, Encoder::default(), Profile::Hybrid).on_lane(lane, m.trie());
+            code_in_lockstep(m.engine(), Profile::Hybrid, std::slice::from_mut(&mut s))?;
+            let (mismatches, _, segments) = s.counts();
+            (Method::Neural, s.into_coder().finish(), n as u32, mismatches, segments)
+        }
+        _ => (Method::Cm, lane.compress(piece)?, 0, 0, SegmentCounts::default()),
+    };
+    let header = |method, payload: &[u8], tokens, mismatches| BlockHeader {
         method,
         orig_len: piece.len() as u32,
         payload_len: payload.len() as u32,
         crc: crc32fast::hash(piece),
-        tokens: 0,
-        mismatches: 0,
+        tokens,
+        mismatches,
         latent_tokens: 0,
     };
-    Ok(Coded { header, payload, segments: SegmentCounts::default() })
+    let coded = Coded { header: header(method, &payload, tokens, mismatches), payload, segments };
+    // (zstd only beside the network, where its time does not count)
+    let plain = stored_or_zstd(piece, network.map(|_| 19));
+    Ok(if coded.payload.len() < plain.payload.len() { coded } else { plain })
 }
 
 /// Compresses everything from `input` into one frame on `output`; `progress` gets input bytes done.
@@ -188,10 +192,11 @@ pub fn compress(
         &Options { neural_block: opts.neural_block.clamp(1, max_block.min(format::MAX_NEURAL_BLOCK as usize)), max_block, ..opts.clone() };
     let pool = thread_pool(opts.threads)?;
     // (before any output: parameters a decoder would refuse, or tables that do not fit)
-    let mut lanes = match opts.profile {
-        Profile::Cm => Some(Lanes::new(CmParams::from_bytes(&opts.cm.to_bytes())?)?),
-        _ => None,
+    let mut lanes = match opts.profile.uses_cm() {
+        true => Some(Lanes::new(CmParams::from_bytes(&opts.cm.to_bytes())?, opts.profile == Profile::Hybrid)?),
+        false => None,
     };
+    let network = (opts.profile == Profile::Hybrid).then_some(m);
     let mut stats = Stats::default();
     let mut out = CountingWriter { inner: output, count: 0 };
     let header = FrameHeader {
@@ -199,6 +204,7 @@ pub fn compress(
         profile: opts.profile,
         model_id: if opts.profile == Profile::Cm { opts.cm.to_bytes() } else { m.id().0 },
         block_size: opts.max_block as u32,
+        cm: opts.profile.uses_cm().then_some(opts.cm),
     };
     stats.add_frame(ModelId(header.model_id), opts.profile);
     format::write_frame_header(&mut out, &header)?;
@@ -219,7 +225,7 @@ pub fn compress(
         crc.update(&buf);
         stats.input_bytes += buf.len() as u64;
         let blocks = match lanes.as_mut() {
-            Some(lanes) => pool.install(|| lanes.run(&split_pieces(&buf, opts.neural_block), |lane, p| cm_block(lane, p)))?,
+            Some(lanes) => pool.install(|| lanes.run(&split_pieces(&buf, opts.neural_block), |lane, p| lane_block(lane, network, p)))?,
             None => pool.install(|| compress_batch(m, &buf, opts))?,
         };
         for b in blocks {
@@ -262,11 +268,5 @@ mod tests {
         assert_eq!(pieces.concat(), text);
         assert!(pieces.iter().all(|p| p.len() <= 300 && !p.is_empty()));
         assert!(pieces[..pieces.len() - 1].iter().all(|p| p.ends_with(b"\n")));
-    }
-
-    #[test]
-    fn text_detection() {
-        assert!(looks_like_text(b"Hello, world.\n\tIndented line.\r\n"));
-        assert!(!looks_like_text(&(0..=255u8).collect::<Vec<_>>()));
     }
 }

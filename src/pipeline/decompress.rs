@@ -7,18 +7,19 @@ use rayon::prelude::*;
 
 use super::batch::{in_groups, thread_pool};
 use super::lanes::Lanes;
-use super::{Stats, BATCH_BLOCKS, BATCH_BYTES, STREAMS_PER_GROUP};
-use crate::codec::coder::Decoder;
+use super::{looks_like_text, Stats, BATCH_BLOCKS, BATCH_BYTES, STREAMS_PER_GROUP};
+use crate::codec::cm::Lane;
+use crate::codec::coder::{Decoder, Replay};
 use crate::codec::stream::{code_in_lockstep, BlockStream};
 use crate::error::Result;
-use crate::format::{BlockHeader, CmParams, FormatError, FrameReader, Item, Method, Profile, Region};
+use crate::format::{BlockHeader, FormatError, FrameReader, Item, Method, Profile, Region};
 use crate::model::{ModelId, ModelResolver, PreparedModel};
 use crate::predict::mixer::COMPONENTS;
 
 /// How a frame's blocks are decoded.
 #[derive(Clone, Copy)]
 struct FrameDecode<'a> {
-    /// The frame's network (none for context-mixing frames, which need none).
+    /// The frame's network (none for profile-4 frames, which need none).
     model: Option<&'a PreparedModel>,
     profile: Profile,
     /// Measure what each mixture component saved.
@@ -81,19 +82,38 @@ fn decode_batch(how: FrameDecode, blocks: &[(BlockHeader, Vec<u8>)], threads: us
         .collect()
 }
 
-/// Decodes a batch of a context-mixing frame's blocks on their lanes (in parallel); every lane
-/// learns the bytes of each block dealt to it, whatever the block's method.
-fn decode_cm_batch(lanes: &mut Lanes, blocks: &[(BlockHeader, Vec<u8>)]) -> Result<Vec<Decoded>> {
-    lanes.run(blocks, |lane, (h, p)| {
-        let data = match h.method {
-            Method::Cm => lane.decompress(p, h.orig_len as usize)?,
-            _ => {
-                let data = decode_plain(h, p)?;
-                lane.learn(&data);
-                data
+/// Decodes a batch of a context-mixing frame's blocks on their lanes (in parallel); `network`:
+/// the frame's model (profile 5).
+fn decode_cm_batch(lanes: &mut Lanes, network: Option<&PreparedModel>, blocks: &[(BlockHeader, Vec<u8>)]) -> Result<Vec<Decoded>> {
+    lanes.run(blocks, |lane, (h, p)| Ok(Decoded { data: decode_on_lane(lane, network, h, p)?, saved: None }))
+}
+
+/// Decodes one block on its lane. The lane learns the block's bytes whatever its method, the way
+/// the compressor's lane did: a block stored or zstd'd is replayed through the lane as the
+/// compressor tried to code it (text, by [`looks_like_text`], token by token with the network).
+fn decode_on_lane(lane: &mut Lane, network: Option<&PreparedModel>, h: &BlockHeader, payload: &[u8]) -> Result<Vec<u8>> {
+    Ok(match (h.method, network) {
+        (Method::Cm, _) => lane.decompress(payload, h.orig_len as usize)?,
+        (Method::Neural, Some(m)) => {
+            let mut s = BlockStream::new(Vec::new(), h.tokens as usize, Decoder::new(payload)?, Profile::Hybrid).on_lane(lane, m.trie());
+            code_in_lockstep(m.engine(), Profile::Hybrid, std::slice::from_mut(&mut s))?;
+            let mut data = Vec::with_capacity(h.orig_len as usize);
+            m.model().tokenizer.decode_into(s.tokens(), &mut data)?;
+            data
+        }
+        _ => {
+            let data = decode_plain(h, payload)?;
+            match network {
+                Some(m) if looks_like_text(&data) => {
+                    let t = m.model().tokenizer.encode(&data)?;
+                    let n = t.len();
+                    let mut s = BlockStream::new(t, n, Replay, Profile::Hybrid).on_lane(lane, m.trie());
+                    code_in_lockstep(m.engine(), Profile::Hybrid, std::slice::from_mut(&mut s))?;
+                }
+                _ => lane.learn(&data),
             }
-        };
-        Ok(Decoded { data, saved: None })
+            data
+        }
     })
 }
 
@@ -159,9 +179,13 @@ impl Decoding<'_, '_> {
         while let Some(item) = reader.next().transpose()? {
             match item {
                 Item::Frame(h) => {
-                    let (model, lanes) = match h.profile {
-                        Profile::Cm => (None, Some(Lanes::new(CmParams::from_bytes(&h.model_id)?)?)),
-                        _ => (Some(models.resolve(&ModelId(h.model_id))?), None),
+                    let model = match h.profile {
+                        Profile::Cm => None,
+                        _ => Some(models.resolve(&ModelId(h.model_id))?),
+                    };
+                    let lanes = match h.cm {
+                        Some(p) => Some(Lanes::new(p, h.profile == Profile::Hybrid)?),
+                        None => None,
                     };
                     stats.add_frame(ModelId(h.model_id), h.profile);
                     let how = FrameDecode { model, profile: h.profile, analyse: self.analyse };
@@ -202,7 +226,7 @@ impl Decoding<'_, '_> {
     /// Decodes the frame's pending blocks and writes them out.
     fn flush(&mut self, pool: &rayon::ThreadPool, f: &mut Frame, stats: &mut Stats) -> Result<()> {
         let decoded = match f.lanes.as_mut() {
-            Some(lanes) => pool.install(|| decode_cm_batch(lanes, &f.pending))?,
+            Some(lanes) => pool.install(|| decode_cm_batch(lanes, f.how.model, &f.pending))?,
             None => pool.install(|| decode_batch(f.how, &f.pending, self.threads))?,
         };
         verify(&f.pending, &decoded)?;
@@ -241,4 +265,27 @@ pub fn inspect(input: &mut (impl Read + ?Sized)) -> Result<Stats> {
     }
     stats.input_bytes = reader.bytes_read();
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Model;
+
+    #[test]
+    fn a_lane_learns_a_stored_text_block_as_if_it_had_coded_it() {
+        let m = PreparedModel::new(Model::load(std::path::Path::new("tests/data/tiny")).unwrap()).unwrap();
+        let (a, b) = (b"the cat sat on the mat, ".repeat(30), b"and the dog sat on the log. ".repeat(30));
+        let mut enc = Lane::new(12, true);
+        super::super::compress::lane_block(&mut enc, Some(&m), &a).unwrap();
+        let coded = super::super::compress::lane_block(&mut enc, Some(&m), &b).unwrap();
+        assert_eq!(coded.header.method, Method::Neural);
+        // the decompressor's lane learns `a` from a stored block, then decodes `b`
+        let mut dec = Lane::new(12, true);
+        let orig_len = a.len() as u32;
+        let stored =
+            BlockHeader { method: Method::Stored, orig_len, payload_len: orig_len, crc: 0, tokens: 0, mismatches: 0, latent_tokens: 0 };
+        assert_eq!(decode_on_lane(&mut dec, Some(&m), &stored, &a).unwrap(), a);
+        assert_eq!(decode_on_lane(&mut dec, Some(&m), &coded.header, &coded.payload).unwrap(), b);
+    }
 }

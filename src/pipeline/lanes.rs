@@ -1,4 +1,4 @@
-//! The lanes of a context-mixing frame (profile 4): block `i` of the frame goes to lane
+//! The lanes of a context-mixing frame (profiles 4 and 5): block `i` of the frame goes to lane
 //! `i mod lanes`, each lane takes its blocks in order, and the lanes run in parallel. The
 //! compressor and the decompressor deal blocks the same way, so each lane's predictor sees the
 //! same bytes in the same order in both directions, whatever the thread count.
@@ -18,9 +18,10 @@ pub(super) struct Lanes {
 impl Lanes {
     /// Fresh lanes, or an error before anything is allocated when their tables would not fit in
     /// the memory the system reports available (a file's parameters may ask for up to ~2.3 GB).
-    pub(super) fn new(p: CmParams) -> Result<Self> {
+    /// `network`: whether the lanes also code tokens under the network's prediction (profile 5).
+    pub(super) fn new(p: CmParams, network: bool) -> Result<Self> {
         fits(p.memory(), available_memory())?;
-        Ok(Self { lanes: (0..p.lanes).map(|_| Lane::new(u32::from(p.table_bits))).collect(), dealt: 0 })
+        Ok(Self { lanes: (0..p.lanes).map(|_| Lane::new(u32::from(p.table_bits), network)).collect(), dealt: 0 })
     }
 
     /// Number of lanes.

@@ -31,6 +31,17 @@ const BATCH_BLOCKS: usize = 32;
 /// Input bytes in flight at once (fewer, larger blocks for the large block sizes).
 const BATCH_BYTES: usize = 2 << 20;
 
+/// Whether a piece looks like text worth running the model on. Normative in profile 5, where a
+/// stored block's bytes decide how its lane learns them.
+fn looks_like_text(b: &[u8]) -> bool {
+    let mut bad = 0usize;
+    for chunk in b.utf8_chunks() {
+        bad += chunk.invalid().len();
+        bad += chunk.valid().bytes().filter(|&c| c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r' | 0x0c)).count();
+    }
+    bad * 50 <= b.len()
+}
+
 /// Compression settings.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -48,7 +59,7 @@ pub struct Options {
     pub profile: Profile,
     /// How each segment's latent is chosen.
     pub latent: LatentSearch,
-    /// The context mixer's size and lanes (profile [`Profile::Cm`]).
+    /// The context mixer's size and lanes (profiles [`Profile::Cm`] and [`Profile::Hybrid`]).
     pub cm: CmParams,
 }
 
@@ -143,5 +154,16 @@ impl Stats {
         if !self.profiles.contains(&profile) {
             self.profiles.push(profile);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_detection() {
+        assert!(looks_like_text(b"Hello, world.\n\tIndented line.\r\n"));
+        assert!(!looks_like_text(&(0..=255u8).collect::<Vec<_>>()));
     }
 }

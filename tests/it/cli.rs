@@ -186,28 +186,17 @@ fn every_level_round_trips_with_its_built_in_model() {
         let src = write(&dir, &format!("l{n}.txt"), text.as_bytes());
         s2s().args(["compress", "-T2", &flag]).arg(&src).assert().success();
         let packed = dir.path().join(format!("l{n}.txt.s2s"));
-        // context mixing is version 4, neural blocks beyond 64 KiB need version 3; the rest stay
-        // readable by version-2 builds
+        // context mixing alone is version 4, with the network version 5
         let version = std::fs::read(&packed).unwrap()[4];
-        assert_eq!(
-            version,
-            if n <= 2 {
-                4
-            } else if [4, 5, 7, 8, 9].contains(&n) {
-                3
-            } else {
-                2
-            },
-            "-{n}"
-        );
+        assert_eq!(version, if n <= 2 { 4 } else { 5 }, "-{n}");
         let info = s2s().arg("info").arg(&packed).assert().success().get_output().stdout.clone();
         let info = String::from_utf8(info).unwrap();
         let (model, profile) = if n <= 2 {
             ("none", "cm")
         } else if n <= 5 {
-            ("small", "mixed")
+            ("small", "hybrid")
         } else {
-            ("default", "mixed")
+            ("default", "hybrid")
         };
         let model_line = if model == "none" { "model          none".to_owned() } else { format!("(built-in {model})") };
         assert!(info.contains(&model_line) && info.contains(&format!("profile        {profile}")), "-{n}: {info}");

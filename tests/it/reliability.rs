@@ -13,14 +13,15 @@ const ORIGINALS: [&str; 4] = ["text.txt", "binary.bin", "empty", "mixed.bin"];
 
 /// Golden sets: directory, format version and numeric profile. All but `v1` are what the
 /// current build writes (version 2 for neural blocks up to 64 KiB, 3 beyond, 4 for context
-/// mixing).
-const SETS: [(&str, u8, Profile); 6] = [
+/// mixing, 5 for the network within context mixing).
+const SETS: [(&str, u8, Profile); 7] = [
     ("v1", 1, Profile::Neural),
     ("v2", 2, Profile::Neural),
     ("v2-mixed", 2, Profile::Mixed),
     ("v2-adaptive", 2, Profile::Adaptive),
     ("v3-mixed", 3, Profile::Mixed),
     ("v4-cm", 4, Profile::Cm),
+    ("v5-hybrid", 5, Profile::Hybrid),
 ];
 
 fn current_sets() -> impl Iterator<Item = (&'static str, u8, Profile)> {
@@ -150,7 +151,7 @@ fn frame_header(block_size: u32) -> Vec<u8> {
 
 fn frame_header_v(version: u8, block_size: u32) -> Vec<u8> {
     let mut v = Vec::new();
-    let h = FrameHeader { version, profile: Profile::Mixed, model_id: tiny().id().0, block_size };
+    let h = FrameHeader { version, profile: Profile::Mixed, model_id: tiny().id().0, block_size, cm: None };
     container::write_frame_header(&mut v, &h).unwrap();
     v
 }

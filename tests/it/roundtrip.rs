@@ -10,7 +10,7 @@ use s2s2s::LatentSearch as Search;
 use s2s2s::{compress, decompress, Model, NeuralUse, Options, PreparedModel};
 use s2s2s::{CmParams, Profile};
 
-const PROFILES: [Profile; 4] = [Profile::Mixed, Profile::Neural, Profile::Adaptive, Profile::Cm];
+const PROFILES: [Profile; 5] = [Profile::Mixed, Profile::Neural, Profile::Adaptive, Profile::Cm, Profile::Hybrid];
 
 /// (Context mixing: three lanes, more than the threads, and a small table that fills.)
 fn opts(threads: usize, neural_block: usize, streams: usize) -> Options {
@@ -96,7 +96,7 @@ fn latent_searches_are_independent_of_threads_and_round_trip() {
 fn blocks_beyond_64_kib_round_trip_on_any_thread_count() {
     let c = tiny();
     let data = [text(140_000), (0..=255u8).collect(), text(20_000)].concat();
-    for p in [Profile::Mixed, Profile::Adaptive, Profile::Cm] {
+    for p in [Profile::Mixed, Profile::Adaptive, Profile::Cm, Profile::Hybrid] {
         let o = Options { max_block: 1 << 20, ..with(p, opts(1, 100_000, 4)) };
         let reference = pack(c, &data, &o);
         assert_eq!(pack(c, &data, &Options { threads: 2, streams_per_thread: 1, ..o.clone() }), reference, "{p:?}");
@@ -111,7 +111,7 @@ fn output_is_independent_of_the_kernel() {
     let mut outputs = Vec::new();
     for k in Kernel::available() {
         let codec = PreparedModel::with_kernel(Model::load(Path::new("tests/data/tiny")).unwrap(), k).unwrap();
-        outputs.push((k, pack(&codec, &data, &opts(1, 1000, 4))));
+        outputs.push((k, [Profile::Mixed, Profile::Hybrid].map(|p| pack(&codec, &data, &with(p, opts(1, 1000, 4))))));
     }
     for (k, o) in &outputs {
         assert_eq!(o, &outputs[0].1, "{k:?} differs from {:?}", outputs[0].0);
@@ -155,7 +155,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_round_trip(data in proptest::collection::vec(any::<u8>(), 0..3000), block in 64usize..2000, threads in 1usize..3) {
         let c = tiny();
-        let profile = PROFILES[block % 4];
+        let profile = PROFILES[block % PROFILES.len()];
         let packed = pack(c, &data, &with(profile, opts(threads, block, 3)));
         prop_assert_eq!(unpack(c, &packed, 3 - threads), data);
     }

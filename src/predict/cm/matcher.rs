@@ -104,8 +104,16 @@ impl MatchModel {
     /// Learns from the coded bit (after [`predict`](Self::predict)).
     #[inline(always)]
     pub fn update(&mut self, bitpos: u32, bit: u32) {
-        if let Some(e) = self.expected {
+        if self.expected.is_some() {
             Counter::update(&mut self.counters[self.cx], bit, 1023);
+        }
+        self.follow(bitpos, bit);
+    }
+
+    /// Follows a bit without learning from it: drops the match once it disagrees.
+    #[inline(always)]
+    pub fn follow(&mut self, bitpos: u32, bit: u32) {
+        if let Some(e) = self.expected {
             if u32::from(e >> (7 - bitpos)) & 1 != bit {
                 self.expected = None;
             }

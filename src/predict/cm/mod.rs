@@ -1,11 +1,13 @@
 //! Bitwise context mixing in the lpaq/paq8 tradition: each byte is coded as 8 binary decisions,
 //! each predicted from bit histories in hashed contexts (byte orders 1-7, words, the line above,
 //! sparse contexts), a match model and an order-0 table, combined by two gated logistic mixers
-//! and a final one, and refined by two APMs.
+//! and a final one, and refined by two APMs. With the network (profile 5), the network's
+//! probability of each bit is one more input, and a third mixer gates on its confidence and the
+//! byte's place in its token.
 //! Integer arithmetic throughout (12-bit probabilities, [`crate::numeric::logistic`]), so every
 //! machine predicts the same bits.
 //!
-//! **Part of the format** (numeric profile 4): every constant and operation order here decides
+//! **Part of the format** (numeric profiles 4 and 5): every constant and operation order here decides
 //! the coded bits; changing one needs a new profile and golden files.
 
 #![forbid(unsafe_code)]
@@ -13,17 +15,34 @@
 mod counter;
 mod matcher;
 mod mixer;
+mod token_end;
 
 use counter::{Counter, HashTable, StateMap, States};
 use matcher::MatchModel;
 use mixer::{Apm, Mixer};
+pub use token_end::TokenEnd;
 
 use crate::numeric::logistic::{squash, stretch};
 
 /// Hashed contexts (see [`Contexts::hashes`]).
 const CONTEXTS: usize = 12;
-/// Mixer inputs: the hashed contexts, order 0, the match model, a bias.
+/// Mixer inputs: the hashed contexts, order 0, the match model, a bias (and, with the network,
+/// its prediction).
 const INPUTS: usize = CONTEXTS + 3;
+/// Confidence bands of the network's prediction that select the network mixer's weights.
+const NET_BANDS: usize = 16;
+/// Places in a token (first byte, second, third, later) that select them too.
+const TOKEN_PLACES: usize = 4;
+
+/// What the network says about the next bit (profile 5).
+#[derive(Clone, Copy, Debug)]
+pub struct NetBit {
+    /// The 12-bit probabilities of a 1 (`1..=4095`), summed over the tokens that remain
+    /// possible: by the network alone, and by its mixture with the block's token models.
+    pub p: [u32; 2],
+    /// Bytes of the current token before this one.
+    pub place: u32,
+}
 
 /// The byte-level state the contexts are computed from.
 #[derive(Default)]
@@ -111,17 +130,19 @@ pub struct Predictor {
     final_mixer: Mixer,
     apm_order0: Apm,
     apm_order1: Apm,
+    /// The mixer gated by the network's confidence (profile 5 only).
+    net_mixer: Option<Mixer>,
     /// Bits of the current byte with a leading 1 (1 at a byte boundary).
     c0: u32,
     bitpos: u32,
-    pr_mix: u32,
-    pr: u32,
 }
 
 impl Predictor {
-    /// A fresh predictor with `2^table_bits` buckets (16 bytes each) for its hashed contexts.
-    pub fn new(table_bits: u32) -> Self {
+    /// A fresh predictor with `2^table_bits` buckets (16 bytes each) for its hashed contexts;
+    /// `network`: whether it takes the network's predictions as an input (profile 5).
+    pub fn new(table_bits: u32, network: bool) -> Self {
         let states = States::new();
+        let inputs = INPUTS + 2 * usize::from(network);
         let mut p = Self {
             table: HashTable::new(table_bits),
             maps: (0..CONTEXTS).map(|_| StateMap::new(&states)).collect(),
@@ -131,26 +152,18 @@ impl Predictor {
             buckets: [0; CONTEXTS],
             order0: vec![0; 256],
             matcher: MatchModel::default(),
-            mixer_c0: Mixer::new(INPUTS, 256 * 4, 6),
-            mixer_c1: Mixer::new(INPUTS, 256 * 8, 6),
-            final_mixer: Mixer::new(3, 256, 2),
+            mixer_c0: Mixer::new(inputs, 256 * 4, 6),
+            mixer_c1: Mixer::new(inputs, 256 * 8, 6),
+            final_mixer: Mixer::new(3 + usize::from(network), 256, 2),
             apm_order0: Apm::new(256, 7),
             apm_order1: Apm::new(1 << 16, 7),
+            net_mixer: network.then(|| Mixer::new(inputs, 1 + NET_BANDS * TOKEN_PLACES * 8, 6)),
             c0: 1,
             bitpos: 0,
-            pr_mix: 2048,
-            pr: 2048,
         };
         p.hashes = p.contexts.hashes();
         p.find_buckets();
-        p.predict();
         p
-    }
-
-    /// The probability that the next bit is 1, in 12 bits (`1..=4095`).
-    #[inline(always)]
-    pub fn p(&self) -> u32 {
-        self.pr
     }
 
     fn find_buckets(&mut self) {
@@ -166,7 +179,10 @@ impl Predictor {
         node_of(self.c0, self.bitpos)
     }
 
-    fn predict(&mut self) {
+    /// The 12-bit probability (`1..=4095`) that the next bit is 1, given what the network says
+    /// about it (profile 5; `None` where it says nothing). Call once before each
+    /// [`update`](Self::update).
+    pub fn predict(&mut self, net: Option<NetBit>) -> u32 {
         let node = self.node();
         for i in 0..CONTEXTS {
             let s = *self.table.slot(self.buckets[i] + node);
@@ -174,6 +190,12 @@ impl Predictor {
         }
         self.mixer_c0.add(stretch(Counter::p(self.order0[self.c0 as usize])));
         self.mixer_c0.add(self.matcher.predict(self.bitpos).map_or(0, stretch));
+        let net_st = net.map(|n| n.p.map(stretch));
+        if self.net_mixer.is_some() {
+            let [a, b] = net_st.unwrap_or_default();
+            self.mixer_c0.add(a);
+            self.mixer_c0.add(b);
+        }
         self.mixer_c0.add(256);
         let d = self.mixer_c0.mix(self.matcher.band() * 256 + self.c0 as usize);
         let c1 = (self.contexts.last & 0xff) as usize;
@@ -183,15 +205,56 @@ impl Predictor {
         let d1 = self.mixer_c1.mix(c1 * 8 + self.bitpos as usize);
         self.final_mixer.add(d);
         self.final_mixer.add(d1);
+        if let Some(m) = self.net_mixer.as_mut() {
+            for &x in self.mixer_c0.inputs() {
+                m.add(x);
+            }
+            // weights by how sure the network is, the byte's place in its token and the bit
+            let set = match (net, net_st) {
+                (Some(n), Some([_, st])) => {
+                    let band = (st.unsigned_abs() as usize >> 7).min(NET_BANDS - 1);
+                    1 + (band * TOKEN_PLACES + (n.place as usize).min(TOKEN_PLACES - 1)) * 8 + self.bitpos as usize
+                }
+                _ => 0,
+            };
+            self.final_mixer.add(m.mix(set));
+        }
         self.final_mixer.add(256);
-        self.pr_mix = squash(self.final_mixer.mix(self.c0 as usize));
-        let a = self.apm_order0.refine(self.pr_mix, self.c0 as usize);
-        let b = self.apm_order1.refine(self.pr_mix, self.c0 as usize | c1 << 8);
-        self.pr = ((2 * self.pr_mix + a + b) / 4).clamp(1, 4095);
+        let pr_mix = squash(self.final_mixer.mix(self.c0 as usize));
+        let a = self.apm_order0.refine(pr_mix, self.c0 as usize);
+        let b = self.apm_order1.refine(pr_mix, self.c0 as usize | c1 << 8);
+        ((2 * pr_mix + a + b) / 4).clamp(1, 4095)
     }
 
-    /// Learns the coded bit and prepares the next prediction.
+    /// The last 8 bytes seen, newest in the low byte.
+    pub fn last_bytes(&self) -> u64 {
+        self.contexts.last
+    }
+
+    /// Learns the coded bit (after [`predict`](Self::predict)) and moves to the next.
     pub fn update(&mut self, bit: u32) {
+        self.mixer_c0.update(bit);
+        self.mixer_c1.update(bit);
+        if let Some(m) = self.net_mixer.as_mut() {
+            m.update(bit);
+        }
+        self.final_mixer.update(bit);
+        self.apm_order0.update(bit);
+        self.apm_order1.update(bit);
+        self.matcher.update(self.bitpos, bit);
+        self.advance(bit, true);
+    }
+
+    /// Moves past a bit that was never coded because nothing else was possible (profile 5: the
+    /// tokens left allow only one value). Its contexts still see it; the mixers and APMs, which
+    /// learn how to weigh predictions, are not told about a bit nobody had to predict.
+    pub fn skip(&mut self, bit: u32) {
+        self.matcher.follow(self.bitpos, bit);
+        self.advance(bit, false);
+    }
+
+    /// The bit's contexts learn it (`order0` too when `coded`); then the next bit's contexts.
+    fn advance(&mut self, bit: u32, coded: bool) {
         let node = self.node();
         for i in 0..CONTEXTS {
             let slot = self.table.slot(self.buckets[i] + node);
@@ -199,13 +262,9 @@ impl Predictor {
             *slot = self.states.next(s, bit);
             self.maps[i].update(s, bit);
         }
-        Counter::update(&mut self.order0[self.c0 as usize], bit, 1023);
-        self.matcher.update(self.bitpos, bit);
-        self.mixer_c0.update(bit);
-        self.mixer_c1.update(bit);
-        self.final_mixer.update(bit);
-        self.apm_order0.update(bit);
-        self.apm_order1.update(bit);
+        if coded {
+            Counter::update(&mut self.order0[self.c0 as usize], bit, 1023);
+        }
         self.c0 = (self.c0 << 1) | bit;
         self.bitpos += 1;
         if self.bitpos == 8 {
@@ -219,7 +278,6 @@ impl Predictor {
         } else if self.bitpos == 4 {
             self.find_buckets();
         }
-        self.predict();
     }
 }
 
