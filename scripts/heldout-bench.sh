@@ -4,7 +4,8 @@
 # bits per byte, compress and decompress KB/s (wall clock, 2 threads for s2s2s), every round
 # trip checked. A tool that is not installed is skipped (lpaq1: ../shared/tools/build.sh; zpaq
 # and 7zz: apt-get install zpaq 7zip).
-# Usage: scripts/heldout-bench.sh [s2s2s binary]; LEVELS="1 2" (default) picks the levels,
+# Usage: scripts/heldout-bench.sh [s2s2s binary]; LEVELS="1 2" (default) picks the levels (an
+# entry LEVEL,PROFILE adds --profile PROFILE, e.g. "6 6,mixed" for level 6 as it was before profile 5),
 # SOURCES="code_c prose_..." the validation sources (default: all), HEAD=100000 cuts each file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +42,8 @@ w=$out/work
 for f in "${files[@]}"; do
   name=$(basename "$f"); rm -rf "$w"; mkdir -p "$w"
   for l in ${LEVELS:-1 2}; do
-    measure "$name" "s2s2s -$l" "$f" "$w/x.s2s" "$w/x.out" "'$bin' -$l -T2 -c '$f' > '$w/x.s2s'" "'$bin' -d -T2 -c '$w/x.s2s' > '$w/x.out'"
+    flags="-${l%%,*}"; [ "${l#*,}" != "$l" ] && flags="$flags --profile ${l#*,}"
+    measure "$name" "s2s2s $flags" "$f" "$w/x.s2s" "$w/x.out" "'$bin' $flags -T2 -c '$f' > '$w/x.s2s'" "'$bin' -d -T2 -c '$w/x.s2s' > '$w/x.out'"
   done
   if command -v lpaq1 >/dev/null; then
     measure "$name" "lpaq1 9" "$f" "$w/x.lpaq" "$w/x.lpaq.out" "lpaq1 9 '$f' '$w/x.lpaq'" "lpaq1 d '$w/x.lpaq' '$w/x.lpaq.out'"

@@ -1,8 +1,9 @@
 //! Compression levels: each names a predictor, a built-in model and a neural block size.
 //!
 //! Lower levels are faster; higher levels compress more. Levels 1-2 are context mixing alone;
-//! levels 3-9 add the network (the small one at 3-5). Larger blocks restart the network's
-//! context less often but leave fewer blocks to run in parallel. A decoder needs
+//! 3-6 the network (the small one at 3-5) mixed with the block's token models; 7-9 the network
+//! within context mixing. Larger blocks restart the network's context less often but leave
+//! fewer blocks to run in parallel. A decoder needs
 //! nothing but the file: the profile, model identity and block lengths are all recorded in it.
 
 #![forbid(unsafe_code)]
@@ -37,22 +38,26 @@ pub const LEVELS: [Level; 9] = [
     Level { model: Builtin::Small, block: 256 * KIB, ..NEURAL },
     Level { model: Builtin::Small, block: 1024 * KIB, ..NEURAL },
     Level { block: 64 * KIB, ..NEURAL },
-    Level { block: 128 * KIB, cm: CM_MEDIUM, ..NEURAL },
-    Level { block: 256 * KIB, cm: CM_LARGE, ..NEURAL },
-    Level { block: 1024 * KIB, cm: CM_LARGE, ..NEURAL },
+    Level { block: 64 * KIB, ..HYBRID },
+    Level { block: 128 * KIB, cm: CM_MEDIUM, ..HYBRID },
+    Level { block: 256 * KIB, cm: CM_LARGE, ..HYBRID },
 ];
 
-/// The context mixer of level 1: 64 MiB of hashed statistics per lane, two lanes (180 MiB).
+/// The context mixer of levels 1 and 7: 64 MiB of hashed statistics per lane, two lanes (180 MiB).
 const CM_SMALL: CmParams = CmParams { table_bits: 22, lanes: 2 };
-/// The context mixer of level 7: 128 MiB per lane, two lanes (308 MiB).
+/// The context mixer of level 8: 128 MiB per lane, two lanes (308 MiB).
 const CM_MEDIUM: CmParams = CmParams { table_bits: 23, lanes: 2 };
-/// The context mixer of levels 2, 8 and 9: 256 MiB per lane, two lanes (564 MiB).
+/// The context mixer of levels 2 and 9: 256 MiB per lane, two lanes (564 MiB).
 const CM_LARGE: CmParams = CmParams { table_bits: 24, lanes: 2 };
 
-/// What the levels share unless they say otherwise: the network as an input of the context
-/// mixer, whose lanes take blocks in turn (the block size sets where the network's context
-/// restarts and how many blocks small files give the lanes to run in parallel).
-const NEURAL: Level = Level { profile: Profile::Hybrid, model: Builtin::Default, block: 64 * KIB, latent: LatentSearch::Off, cm: CM_SMALL };
+/// What the network levels share unless they say otherwise: the network mixed with the block's
+/// token models.
+const NEURAL: Level = Level { profile: Profile::Mixed, model: Builtin::Default, block: 64 * KIB, latent: LatentSearch::Off, cm: CM_SMALL };
+
+/// Levels 7-9: the network within the context mixer, whose lanes take blocks in turn (the block
+/// size sets where the network's context restarts and how many blocks a small file gives the
+/// lanes to run in parallel). Smaller than `NEURAL` but, stepping one stream per lane, slower.
+const HYBRID: Level = Level { profile: Profile::Hybrid, ..NEURAL };
 
 /// The level used when none is given.
 pub const DEFAULT_LEVEL: u8 = 6;
@@ -98,11 +103,11 @@ mod tests {
             assert!(l.block >= 1 << 12 && l.block <= MAX_NEURAL_BLOCK as usize, "level {}", i + 1);
         }
         // the context mixer's memory as the README states it, and within 2 GiB at any level
-        assert_eq!([LEVELS[0].cm.memory() >> 20, LEVELS[1].cm.memory() >> 20, LEVELS[6].cm.memory() >> 20], [180, 564, 308]);
-        assert!(LEVELS[DEFAULT_LEVEL as usize - 1].cm.memory() < 200 << 20, "the default level stays within 512 MB with its network");
+        assert_eq!([LEVELS[0].cm.memory() >> 20, LEVELS[1].cm.memory() >> 20, LEVELS[7].cm.memory() >> 20], [180, 564, 308]);
         assert!(LEVELS.iter().all(|l| l.cm.memory() <= 2 << 30));
         // a level never runs a cheaper predictor than the one below it
-        let cost = |l: &Level| l.profile.uses_network() as u8 * 2 + (l.model == Builtin::Default) as u8;
+        let cost =
+            |l: &Level| l.profile.uses_network() as u8 * 2 + (l.model == Builtin::Default) as u8 + (l.profile == Profile::Hybrid) as u8;
         assert!(LEVELS.windows(2).all(|w| cost(&w[0]) <= cost(&w[1])));
     }
 

@@ -204,8 +204,8 @@ pub enum Cmd {
     /// Compare s2s2s with gzip, bzip2, xz, zstd, and lpaq1, zpaq and PPMd where installed (one table, one run).
     Bench {
         files: Vec<PathBuf>,
-        /// Measure every numeric profile (context mixing, network alone, adaptive models alone, mixed), not only
-        /// the default: the mixer's ablation.
+        /// Measure every numeric profile (context mixing alone, network alone, adaptive token models alone, the
+        /// network mixed with them, the network within context mixing), not only the default: the ablation.
         #[arg(long)]
         ablation: bool,
         /// Measure every level, 1 to 9.

@@ -37,8 +37,8 @@ impl Matrix {
     fn configs(&self) -> Vec<(String, Level)> {
         let default = Level::get(DEFAULT_LEVEL).expect("the default level exists");
         match self {
-            Matrix::Default => vec![(Profile::Mixed.name().to_owned(), default)],
-            Matrix::Profiles => [Profile::Cm, Profile::Neural, Profile::Adaptive, Profile::Mixed]
+            Matrix::Default => vec![(default.profile.name().to_owned(), default)],
+            Matrix::Profiles => [Profile::Cm, Profile::Neural, Profile::Adaptive, Profile::Mixed, Profile::Hybrid]
                 .iter()
                 .map(|&p| (p.name().to_owned(), default.with_overrides(Some(p), None, None)))
                 .collect(),
