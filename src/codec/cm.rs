@@ -45,13 +45,14 @@ impl Lane {
         Ok(c as u8)
     }
 
-    /// Codes token `want` (encoder; ignored by the decoder) under the network's distribution
-    /// `cdf` as decisions along `trie`, and returns the token coded. From the root, each byte of
-    /// the token is 8 bits, most significant first, each predicted by the context mixer with the
-    /// network's probability of that bit (its probabilities summed over the tokens still
-    /// possible) as one input; a bit that only one value of could continue a token is not coded.
-    /// After each byte, where the bytes so far are a token that longer tokens extend, one more
-    /// decision says whether the token ends there, from the network alone (refined by length).
+    /// Codes token `want` (encoder; ignored by the decoder) as decisions along `trie`, given two
+    /// distributions over the tokens (`cdfs`: the network's own and its mixture with the block's
+    /// token models), and returns the token coded. From the root, each byte of the token is 8
+    /// bits, most significant first, each predicted by the context mixer with each
+    /// distribution's probability of that bit (summed over the tokens still possible) as inputs;
+    /// a bit that only one value of could continue a token is not coded. After each byte, where
+    /// the bytes so far are a token that longer tokens extend, one more decision says whether the
+    /// token ends there ([`TokenEnd`]).
     pub fn code_token(&mut self, coder: &mut impl BitCoder, trie: &Trie, cdfs: [&Cdf; 2], want: u32) -> Result<u32, CodingError> {
         trie.weigh(cdfs[0], &mut self.cum[0]);
         trie.weigh(cdfs[1], &mut self.cum[1]);

@@ -1,7 +1,8 @@
 //! A block's token stream coded (or decoded) in lockstep with other blocks: per segment, the
 //! latent and then each token under the network's prediction mixed with the block's adaptive
-//! models. One loop serves both directions through [`SymbolCoder`], so the encoder and decoder
-//! cannot drift apart. Normative: this loop's order of coding is the format.
+//! models (in profile 5, no latent, and each token through the block's context-mixing lane).
+//! One loop serves both directions through [`SymbolCoder`], so the encoder and decoder cannot
+//! drift apart. Normative: this loop's order of coding is the format.
 
 use super::cm::Lane;
 use super::coder::{BitCoder, SymbolCoder};
