@@ -70,7 +70,7 @@ fn a_large_stream_is_coded_in_bounded_memory() {
     let size = 6u64 << 20;
     let before = peak_rss_mib();
     let mut packed = Vec::new();
-    let opts = Options { threads: 2, profile: Profile::Cm, cm: CmParams { table_bits: 22, lanes: 2 }, ..Options::default() };
+    let opts = Options { threads: 2, profile: Profile::Cm, cm: CmParams { table_bits: 22, lanes: 2, streams: 1 }, ..Options::default() };
     compress(&codec, &mut Generated { left: size, pos: 0 }, &mut packed, &opts, &|_| {}).unwrap();
     let mut out = Counter(0);
     decompress(&codec, &mut &packed[..], Some(&mut out), 2, &|_| {}).unwrap();
@@ -80,4 +80,20 @@ fn a_large_stream_is_coded_in_bounded_memory() {
     let tables = opts.cm.memory() >> 20;
     assert!(peak < before + tables + 64, "context mixing: peak {peak} MiB (was {before} MiB before)");
     eprintln!("context mixing: {size} bytes -> {} bytes, peak RSS {peak} MiB", packed.len());
+
+    // The network within context mixing (level 6's tables, lanes and streams): the lanes' groups
+    // of 16 blocks are what is in flight, whatever the input size.
+    let size = 4u64 << 20;
+    let before = peak_rss_mib();
+    let mut packed = Vec::new();
+    let opts =
+        Options { threads: 2, profile: Profile::Hybrid, cm: CmParams { table_bits: 22, lanes: 2, streams: 8 }, ..Options::default() };
+    compress(&codec, &mut Generated { left: size, pos: 0 }, &mut packed, &opts, &|_| {}).unwrap();
+    let mut out = Counter(0);
+    decompress(&codec, &mut &packed[..], Some(&mut out), 2, &|_| {}).unwrap();
+    assert_eq!(out.0, size);
+    let peak = peak_rss_mib();
+    let tables = opts.cm.memory() >> 20;
+    assert!(peak < before + tables + 64, "hybrid: peak {peak} MiB (was {before} MiB before)");
+    eprintln!("hybrid: {size} bytes -> {} bytes, peak RSS {peak} MiB", packed.len());
 }

@@ -4,19 +4,28 @@
 //! token distribution giving the mixer one more input for every bit.
 //!
 //! A frame's blocks are dealt round-robin to `lanes` independent predictors (block `i` to lane
-//! `i mod lanes`). A lane learns every block dealt to it, in order, whether the block was coded
-//! with it or stored, so its statistics cover its share of the whole frame, not one block, and
-//! the lanes can run in parallel in both directions.
+//! `i mod lanes`). A lane learns every block dealt to it, whether the block was coded with it or
+//! stored, so its statistics cover its share of the whole frame, not one block, and the lanes
+//! can run in parallel in both directions. A lane of several streams (profile 5, format
+//! version 6) codes that many of its blocks at once, so that the network steps them together:
+//! each block on its own stream (slot), with its own cursor (recent bytes, match model), all
+//! sharing the lane's tables and mixers, token by token in a fixed order.
 
 use super::coder::{BitCoder, Decoder, Encoder, Replay};
 use super::trie::Trie;
 use super::CodingError;
 use crate::numeric::quantize::Cdf;
-use crate::predict::cm::{NetBit, Predictor, TokenEnd};
+use crate::predict::cm::{Cursor, NetBit, Predictor, TokenEnd};
 
 /// One lane: a predictor that carries over from block to block.
 pub struct Lane {
     predictor: Predictor,
+    /// With several streams, each one's cursor while another is coded (`None` for the one
+    /// in the predictor, `active`); empty with one stream.
+    slots: Vec<Option<Cursor>>,
+    active: usize,
+    /// Bytes of the blocks given so far ([`begin_group`](Self::begin_group)).
+    seen: usize,
     /// Whether a token ends where a longer one could go on.
     end: TokenEnd,
     /// Scratch: the distributions in trie order, cumulated ([`Trie::weigh`]).
@@ -29,10 +38,45 @@ fn p12(part: u32, whole: u32) -> u32 {
 }
 
 impl Lane {
-    /// A fresh lane with `2^table_bits` buckets of hashed statistics; `network`: whether it
-    /// codes tokens under the network's prediction (profile 5) as well as bytes.
-    pub fn new(table_bits: u32, network: bool) -> Self {
-        Self { predictor: Predictor::new(table_bits, network), end: TokenEnd::default(), cum: [Vec::new(), Vec::new()] }
+    /// A fresh lane with `2^table_bits` buckets of hashed statistics and `streams` streams;
+    /// `network`: whether it codes tokens under the network's prediction (profile 5) as well as
+    /// bytes.
+    pub fn new(table_bits: u32, network: bool, streams: usize) -> Self {
+        let slots = if streams > 1 { (0..streams).map(|i| (i > 0).then(Cursor::default)).collect() } else { Vec::new() };
+        let predictor = Predictor::new(table_bits, network, Cursor::default());
+        Self { predictor, slots, active: 0, seen: 0, end: TokenEnd::default(), cum: [Vec::new(), Vec::new()] }
+    }
+
+    /// Starts a group of blocks, `(stream, length)` in group order (a stream at most once): each
+    /// block's bytes get the next region of the match model's history. With one stream, the
+    /// region of each block starts where the previous one's ended.
+    pub fn begin_group(&mut self, blocks: impl IntoIterator<Item = (usize, usize)>) {
+        for (slot, len) in blocks {
+            let seen = self.seen;
+            self.cursor(slot).seek(seen);
+            self.seen += len;
+        }
+    }
+
+    fn cursor(&mut self, slot: usize) -> &mut Cursor {
+        match self.slots.get_mut(slot).and_then(Option::as_mut) {
+            Some(c) => c,
+            None => self.predictor.cursor(),
+        }
+    }
+
+    /// Number of streams.
+    pub fn streams(&self) -> usize {
+        self.slots.len().max(1)
+    }
+
+    /// Moves the predictor to stream `slot` (`< streams()`).
+    fn select(&mut self, slot: usize) {
+        if slot != self.active && !self.slots.is_empty() {
+            let next = self.slots[slot].take().expect("a stream not in the predictor keeps its cursor");
+            self.slots[self.active] = Some(self.predictor.swap_cursor(next));
+            self.active = slot;
+        }
     }
 
     fn code_byte(&mut self, coder: &mut impl BitCoder, byte: u8) -> Result<u8, CodingError> {
@@ -53,7 +97,15 @@ impl Lane {
     /// a bit that only one value of could continue a token is not coded. After each byte, where
     /// the bytes so far are a token that longer tokens extend, one more decision says whether the
     /// token ends there ([`TokenEnd`]).
-    pub fn code_token(&mut self, coder: &mut impl BitCoder, trie: &Trie, cdfs: [&Cdf; 2], want: u32) -> Result<u32, CodingError> {
+    pub fn code_token(
+        &mut self,
+        slot: usize,
+        coder: &mut impl BitCoder,
+        trie: &Trie,
+        cdfs: [&Cdf; 2],
+        want: u32,
+    ) -> Result<u32, CodingError> {
+        self.select(slot);
         trie.weigh(cdfs[0], &mut self.cum[0]);
         trie.weigh(cdfs[1], &mut self.cum[1]);
         let [a, b] = &self.cum;
@@ -106,8 +158,9 @@ impl Lane {
         }
     }
 
-    /// Codes `data` as the lane's next block; returns the payload.
-    pub fn compress(&mut self, data: &[u8]) -> Result<Vec<u8>, CodingError> {
+    /// Codes `data` as the next block of stream `slot`; returns the payload.
+    pub fn compress(&mut self, slot: usize, data: &[u8]) -> Result<Vec<u8>, CodingError> {
+        self.select(slot);
         let mut enc = Encoder::default();
         for &b in data {
             self.code_byte(&mut enc, b)?;
@@ -115,8 +168,9 @@ impl Lane {
         Ok(enc.finish())
     }
 
-    /// Decodes the lane's next block of `len` bytes from `payload`.
-    pub fn decompress(&mut self, payload: &[u8], len: usize) -> Result<Vec<u8>, CodingError> {
+    /// Decodes the next block of stream `slot`, `len` bytes, from `payload`.
+    pub fn decompress(&mut self, slot: usize, payload: &[u8], len: usize) -> Result<Vec<u8>, CodingError> {
+        self.select(slot);
         let mut dec = Decoder::new(payload)?;
         let mut out = Vec::with_capacity(len);
         for _ in 0..len {
@@ -125,8 +179,9 @@ impl Lane {
         Ok(out)
     }
 
-    /// Learns `data` without coding it (the lane's next block, stored as it is).
-    pub fn learn(&mut self, data: &[u8]) {
+    /// Learns `data` without coding it (stream `slot`'s next block, stored as it is).
+    pub fn learn(&mut self, slot: usize, data: &[u8]) {
+        self.select(slot);
         for &b in data {
             let _ = self.code_byte(&mut Replay, b);
         }
@@ -142,16 +197,16 @@ mod tests {
     fn blocks_round_trip_with_statistics_carried_over() {
         let text: Vec<u8> = (0..3000).flat_map(|i| format!("line {} of the test, value {}\n", i % 97, i * 7 % 13).into_bytes()).collect();
         let (a, b, c) = (&text[..20_000], &text[20_000..40_000], &text[40_000..]);
-        let mut enc = Lane::new(16, false);
-        let pa = enc.compress(a).unwrap();
-        enc.learn(b);
-        let pc = enc.compress(c).unwrap();
-        let fresh = Lane::new(16, false).compress(c).unwrap();
+        let mut enc = Lane::new(16, false, 1);
+        let pa = enc.compress(0, a).unwrap();
+        enc.learn(0, b);
+        let pc = enc.compress(0, c).unwrap();
+        let fresh = Lane::new(16, false, 1).compress(0, c).unwrap();
         assert!(pc.len() * 2 < fresh.len(), "the lane remembers: {} vs {}", pc.len(), fresh.len());
-        let mut dec = Lane::new(16, false);
-        assert_eq!(dec.decompress(&pa, a.len()).unwrap(), a);
-        dec.learn(b);
-        assert_eq!(dec.decompress(&pc, c.len()).unwrap(), c);
+        let mut dec = Lane::new(16, false, 1);
+        assert_eq!(dec.decompress(0, &pa, a.len()).unwrap(), a);
+        dec.learn(0, b);
+        assert_eq!(dec.decompress(0, &pc, c.len()).unwrap(), c);
     }
 
     #[test]
@@ -168,24 +223,24 @@ mod tests {
             })
             .collect();
         let tokens: Vec<u32> = (0..40u32).map(|i| (i * 5 + i / 3) % words.len() as u32).collect();
-        let mut lane = Lane::new(12, true);
+        let mut lane = Lane::new(12, true, 1);
         let mut enc = Encoder::default();
         for (t, [a, b]) in tokens.iter().zip(&cdfs) {
-            assert_eq!(lane.code_token(&mut enc, &trie, [a, b], *t).unwrap(), *t);
+            assert_eq!(lane.code_token(0, &mut enc, &trie, [a, b], *t).unwrap(), *t);
         }
         let payload = enc.finish();
-        let mut lane = Lane::new(12, true);
+        let mut lane = Lane::new(12, true, 1);
         let mut dec = Decoder::new(&payload).unwrap();
-        let back: Vec<u32> = cdfs.iter().map(|[a, b]| lane.code_token(&mut dec, &trie, [a, b], 0).unwrap()).collect();
+        let back: Vec<u32> = cdfs.iter().map(|[a, b]| lane.code_token(0, &mut dec, &trie, [a, b], 0).unwrap()).collect();
         assert_eq!(back, tokens);
     }
 
     #[test]
     fn damaged_payloads_fail_or_differ() {
         let data = b"abcabcabcabcabd".repeat(50);
-        let mut p = Lane::new(12, false).compress(&data).unwrap();
+        let mut p = Lane::new(12, false, 1).compress(0, &data).unwrap();
         p[5] ^= 0x40;
-        if let Ok(out) = Lane::new(12, false).decompress(&p, data.len()) {
+        if let Ok(out) = Lane::new(12, false, 1).decompress(0, &p, data.len()) {
             assert_ne!(out, data);
         }
     }

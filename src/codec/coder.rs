@@ -144,6 +144,32 @@ impl SymbolCoder for Decoder {
     }
 }
 
+/// A decoder, or a replay of a block already known (a stored block that a lane learns in
+/// lockstep with the blocks it decodes).
+pub enum DecodeOrReplay {
+    Decode(Decoder),
+    Replay,
+}
+
+impl SymbolCoder for DecodeOrReplay {
+    fn code(&mut self, cdf: &Cdf, symbol: u32) -> Result<u32, CodingError> {
+        match self {
+            Self::Decode(d) => d.code(cdf, symbol),
+            Self::Replay => Ok(symbol),
+        }
+    }
+}
+
+impl BitCoder for DecodeOrReplay {
+    #[inline]
+    fn code_bit(&mut self, p1: u32, bit: u32) -> Result<u32, CodingError> {
+        match self {
+            Self::Decode(d) => d.code_bit(p1, bit),
+            Self::Replay => Ok(bit),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,17 +24,17 @@ pub struct SegmentCounts {
     pub exact: u32,
 }
 
-/// Where a profile-5 stream codes its tokens: its lane, along the vocabulary's trie.
-struct Hybrid<'a> {
-    lane: &'a mut Lane,
-    trie: &'a Trie,
+/// A profile-5 stream's place on its lane.
+struct Hybrid {
+    /// The lane's stream (slot) it codes on.
+    slot: usize,
     /// The network's own distribution (the stream's `cdf` is its mixture with the block's
     /// adaptive token models); the lane weighs both.
     raw: Cdf,
 }
 
 /// One block's token stream being coded or decoded in lockstep with others.
-pub struct BlockStream<'a, C> {
+pub struct BlockStream<C> {
     /// The block's tokens: given when encoding, the tokens decoded so far when decoding.
     tokens: Vec<u32>,
     n: usize,
@@ -54,10 +54,10 @@ pub struct BlockStream<'a, C> {
     /// Bits saved per mixture component, when analysing.
     saved: Option<[f64; COMPONENTS.len()]>,
     /// Profile 5: tokens go through a context-mixing lane instead of the symbol coder.
-    hybrid: Option<Hybrid<'a>>,
+    hybrid: Option<Hybrid>,
 }
 
-impl<'a, C: SymbolCoder + BitCoder> BlockStream<'a, C> {
+impl<C: SymbolCoder + BitCoder> BlockStream<C> {
     /// A stream of `n` tokens: `tokens` holds them when encoding and is empty when decoding.
     pub fn new(tokens: Vec<u32>, n: usize, coder: C, profile: Profile) -> Self {
         let mix = matches!(profile, Profile::Mixed | Profile::Adaptive | Profile::Hybrid).then(Box::default);
@@ -79,9 +79,10 @@ impl<'a, C: SymbolCoder + BitCoder> BlockStream<'a, C> {
         }
     }
 
-    /// Codes the tokens on a context-mixing lane (profile 5; no latents).
-    pub fn on_lane(mut self, lane: &'a mut Lane, trie: &'a Trie) -> Self {
-        self.hybrid = Some(Hybrid { lane, trie, raw: Cdf::default() });
+    /// Codes the tokens on stream `slot` of a context-mixing lane (profile 5, with
+    /// [`code_on_lane`]; no latents).
+    pub fn on_lane(mut self, slot: usize) -> Self {
+        self.hybrid = Some(Hybrid { slot, raw: Cdf::default() });
         self
     }
 
@@ -130,11 +131,11 @@ impl<'a, C: SymbolCoder + BitCoder> BlockStream<'a, C> {
     }
 
     /// Codes (or decodes) token `idx` under `cdf`, keeping the decoded history.
-    fn code_token(&mut self, idx: usize, cdf: &Cdf) -> Result<u32, CodingError> {
+    fn code_token(&mut self, idx: usize, cdf: &Cdf, lane: &mut Option<OnLane>) -> Result<u32, CodingError> {
         let want = self.tokens.get(idx).copied().unwrap_or(0);
-        let got = match self.hybrid.as_mut() {
-            Some(h) => h.lane.code_token(&mut self.coder, h.trie, [&h.raw, cdf], want)?,
-            None => self.coder.code(cdf, want)?,
+        let got = match (self.hybrid.as_mut(), lane) {
+            (Some(h), Some(l)) => l.lane.code_token(h.slot, &mut self.coder, l.trie, [&h.raw, cdf], want)?,
+            _ => self.coder.code(cdf, want)?,
         };
         if idx == self.tokens.len() {
             self.tokens.push(got);
@@ -171,7 +172,7 @@ impl<'a, C: SymbolCoder + BitCoder> BlockStream<'a, C> {
 
     /// Codes the token the step just predicted (`row`: its logits); ends the segment after its
     /// last token.
-    fn code_step(&mut self, row: &[f32], cdf: &mut Cdf, engine: &Engine) -> Result<(), CodingError> {
+    fn code_step(&mut self, row: &[f32], cdf: &mut Cdf, engine: &Engine, lane: &mut Option<OnLane>) -> Result<(), CodingError> {
         let pos = self.state.as_ref().map_or(0, StreamState::pos);
         match self.mix.as_mut() {
             Some(m) => m.predict(Some(row), row.len(), cdf),
@@ -180,7 +181,7 @@ impl<'a, C: SymbolCoder + BitCoder> BlockStream<'a, C> {
         if let Some(h) = self.hybrid.as_mut() {
             h.raw.from_logits(row);
         }
-        let got = self.code_token(self.seg_start + pos - 1, cdf)?;
+        let got = self.code_token(self.seg_start + pos - 1, cdf, lane)?;
         self.learn(Some(row), got);
         if pos == self.seg_len {
             self.segments.exact += u32::from(self.mismatches == self.seg_mismatches);
@@ -209,11 +210,17 @@ fn code_adaptive<C: SymbolCoder + BitCoder>(vocab: usize, streams: &mut [BlockSt
     for s in streams {
         for idx in 0..s.n {
             s.mix.get_or_insert_default().predict(None, vocab, &mut cdf);
-            let got = s.code_token(idx, &cdf)?;
+            let got = s.code_token(idx, &cdf, &mut None)?;
             s.learn(None, got);
         }
     }
     Ok(())
+}
+
+/// The lane profile-5 streams code on, and the vocabulary's trie.
+struct OnLane<'a> {
+    lane: &'a mut Lane,
+    trie: &'a Trie,
 }
 
 /// Runs the network over several blocks in lockstep, coding (or decoding) every token.
@@ -222,10 +229,30 @@ pub fn code_in_lockstep<C: SymbolCoder + BitCoder>(
     profile: Profile,
     streams: &mut [BlockStream<C>],
 ) -> Result<(), CodingError> {
-    let vocab = engine.config().vocab;
     if profile == Profile::Adaptive {
-        return code_adaptive(vocab, streams);
+        return code_adaptive(engine.config().vocab, streams);
     }
+    lockstep(engine, streams, None)
+}
+
+/// Runs the network over several blocks of one lane in lockstep (profile 5: each stream made
+/// [`on_lane`](BlockStream::on_lane) with its slot). Each step codes the streams' tokens in the
+/// order of `streams`, so the lane learns them in an order decoding reproduces.
+pub fn code_on_lane<C: SymbolCoder + BitCoder>(
+    engine: &Engine,
+    lane: &mut Lane,
+    trie: &Trie,
+    streams: &mut [BlockStream<C>],
+) -> Result<(), CodingError> {
+    lockstep(engine, streams, Some(OnLane { lane, trie }))
+}
+
+fn lockstep<C: SymbolCoder + BitCoder>(
+    engine: &Engine,
+    streams: &mut [BlockStream<C>],
+    mut lane: Option<OnLane>,
+) -> Result<(), CodingError> {
+    let vocab = engine.config().vocab;
     let mut cdf = Cdf::default();
     let mut logits = Vec::new();
     loop {
@@ -241,7 +268,7 @@ pub fn code_in_lockstep<C: SymbolCoder + BitCoder>(
                 streams[*i].state = Some(state);
             }
         }
-        let mut active: Vec<&mut BlockStream<'_, C>> = streams.iter_mut().filter(|s| s.state.is_some()).collect();
+        let mut active: Vec<&mut BlockStream<C>> = streams.iter_mut().filter(|s| s.state.is_some()).collect();
         if active.is_empty() {
             return Ok(());
         }
@@ -249,7 +276,7 @@ pub fn code_in_lockstep<C: SymbolCoder + BitCoder>(
         let mut states: Vec<&mut StreamState> = active.iter_mut().filter_map(|s| s.state.as_mut()).collect();
         engine.step(&mut states, &inputs, &mut logits);
         for (r, s) in active.iter_mut().enumerate() {
-            s.code_step(&logits[r * vocab..(r + 1) * vocab], &mut cdf, engine)?;
+            s.code_step(&logits[r * vocab..(r + 1) * vocab], &mut cdf, engine, &mut lane)?;
         }
     }
 }

@@ -9,8 +9,15 @@ use crate::error::Result;
 
 /// Bytes of a frame header: magic, version, profile, model identity, block size, CRC.
 pub const FRAME_HEADER_LEN: usize = 4 + 1 + 1 + 16 + 4 + 4;
-/// Bytes a profile-5 frame header adds before its CRC: the context mixer's parameters.
-const HYBRID_EXTRA: usize = 2;
+/// Bytes a profile-5 frame header adds before its CRC: the context mixer's parameters (table
+/// bits and lanes; format version 6 also streams per lane).
+fn hybrid_extra(profile: Profile, version: u8) -> usize {
+    match (profile, version) {
+        (Profile::Hybrid, 5) => 2,
+        (Profile::Hybrid, _) => 3,
+        _ => 0,
+    }
+}
 
 /// The frame header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,9 +41,10 @@ pub fn write_frame_header(w: &mut impl Write, h: &FrameHeader) -> Result<()> {
     b.push(h.profile as u8);
     b.extend_from_slice(&h.model_id);
     b.extend_from_slice(&h.block_size.to_le_bytes());
-    if h.profile == Profile::Hybrid {
+    let extra = hybrid_extra(h.profile, h.version);
+    if extra > 0 {
         let cm = h.cm.expect("a profile-5 frame names its context mixer");
-        b.extend_from_slice(&cm.to_bytes()[..HYBRID_EXTRA]);
+        b.extend_from_slice(&cm.to_bytes()[..extra]);
     }
     let crc = crc32fast::hash(&b);
     b.extend_from_slice(&crc.to_le_bytes());
@@ -46,7 +54,7 @@ pub fn write_frame_header(w: &mut impl Write, h: &FrameHeader) -> Result<()> {
 
 /// Reads a frame header; `Ok(None)` at a clean end of input (between frames).
 pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
-    let mut b = [0u8; FRAME_HEADER_LEN + HYBRID_EXTRA];
+    let mut b = [0u8; FRAME_HEADER_LEN + 3];
     if !read_exact_or_eof(r, &mut b[..4], Region::FrameHeader)? {
         return Ok(None);
     }
@@ -61,7 +69,8 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
     if !profile.versions().contains(&version) {
         return Err(FormatError::ProfileVersion { profile: profile.name(), version }.into());
     }
-    let len = FRAME_HEADER_LEN + if profile == Profile::Hybrid { HYBRID_EXTRA } else { 0 };
+    let extra = hybrid_extra(profile, version);
+    let len = FRAME_HEADER_LEN + extra;
     read_exact(r, &mut b[6..len], Region::FrameHeader)?;
     check(crc32fast::hash(&b[..len - 4]), u32_at(&b, len - 4), Region::FrameHeader)?;
     let mut model_id = [0u8; 16];
@@ -71,10 +80,12 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
         return Err(FormatError::BlockSize { found: block_size }.into());
     }
     let cm = match profile {
+        // (a lane of several streams is for the network's sake: profile 4 has one)
+        Profile::Cm if model_id[2] != 0 => return Err(FormatError::CmParams { table_bits: model_id[0], lanes: model_id[1] }.into()),
         Profile::Cm => Some(CmParams::from_bytes(&model_id)?),
         Profile::Hybrid => {
             let mut p = [0u8; 16];
-            p[..HYBRID_EXTRA].copy_from_slice(&b[26..26 + HYBRID_EXTRA]);
+            p[..extra].copy_from_slice(&b[26..26 + extra]);
             Some(CmParams::from_bytes(&p)?)
         }
         _ => None,
@@ -92,7 +103,7 @@ mod tests {
         let mut b = Vec::new();
         let cm = match profile {
             Profile::Cm => CmParams::from_bytes(&model_id).ok(),
-            Profile::Hybrid => Some(CmParams { table_bits: 20, lanes: 2 }),
+            Profile::Hybrid => Some(CmParams { table_bits: 20, lanes: 2, streams: if version >= 6 { 4 } else { 1 } }),
             _ => None,
         };
         write_frame_header(&mut b, &FrameHeader { version, profile, model_id, block_size: 1 << 20, cm }).unwrap();
@@ -101,7 +112,7 @@ mod tests {
 
     #[test]
     fn context_mixing_frames_are_version_4_with_valid_parameters() {
-        let ok = CmParams { table_bits: 22, lanes: 2 }.to_bytes();
+        let ok = CmParams { table_bits: 22, lanes: 2, streams: 1 }.to_bytes();
         assert!(read_frame_header(&mut &header(4, Profile::Cm, ok)[..]).is_ok());
         for b in [
             header(3, Profile::Cm, ok),
@@ -111,8 +122,8 @@ mod tests {
         ] {
             assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::ProfileVersion { .. }))));
         }
-        for (bits, lanes) in [(11, 2), (25, 2), (22, 0), (22, 9)] {
-            let b = header(4, Profile::Cm, CmParams { table_bits: bits, lanes }.to_bytes());
+        for (bits, lanes, streams) in [(11, 2, 1), (25, 2, 1), (22, 0, 1), (22, 9, 1), (22, 2, 2)] {
+            let b = header(4, Profile::Cm, CmParams { table_bits: bits, lanes, streams }.to_bytes());
             assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))));
         }
     }
@@ -120,9 +131,14 @@ mod tests {
     #[test]
     fn hybrid_frames_are_version_5_and_carry_the_mixer_after_the_block_size() {
         let b = header(5, Profile::Hybrid, [9; 16]);
-        assert_eq!(b.len(), FRAME_HEADER_LEN + HYBRID_EXTRA);
+        assert_eq!(b.len(), FRAME_HEADER_LEN + 2);
         let h = read_frame_header(&mut &b[..]).unwrap().unwrap();
-        assert_eq!((h.model_id, h.cm), ([9; 16], Some(CmParams { table_bits: 20, lanes: 2 })));
+        assert_eq!((h.model_id, h.cm), ([9; 16], Some(CmParams { table_bits: 20, lanes: 2, streams: 1 })));
+        // version 6 adds the streams per lane
+        let b = header(6, Profile::Hybrid, [9; 16]);
+        assert_eq!(b.len(), FRAME_HEADER_LEN + 3);
+        let h = read_frame_header(&mut &b[..]).unwrap().unwrap();
+        assert_eq!(h.cm, Some(CmParams { table_bits: 20, lanes: 2, streams: 4 }));
         for v in [2, 3, 4] {
             let b = header(v, Profile::Hybrid, [9; 16]);
             assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::ProfileVersion { .. }))));

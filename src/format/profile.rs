@@ -17,7 +17,7 @@ pub enum Profile {
     Cm = 4,
     /// The network's token probabilities as one input of the bitwise context mixer, tokens coded
     /// as decisions along the vocabulary's byte trie (`codec::trie`); statistics span the frame
-    /// (format version 5).
+    /// (format version 5; version 6 adds lanes of several streams).
     Hybrid = 5,
 }
 
@@ -62,7 +62,7 @@ impl Profile {
     /// its own version, so older builds refuse it by version before reading any block.
     pub fn versions(self) -> std::ops::RangeInclusive<u8> {
         match self {
-            Profile::Hybrid => 5..=5,
+            Profile::Hybrid => 5..=6,
             Profile::Cm => 4..=4,
             _ => 1..=3,
         }
@@ -70,12 +70,17 @@ impl Profile {
 }
 
 /// The context mixer's parameters, which a profile-4 frame stores where other frames store the
-/// model identity and a profile-5 frame after its largest block size: byte 0 the log2 of its hash table's 16-byte buckets, byte 1 the number of
-/// lanes (independent predictors, dealt blocks round-robin); in profile 4 the other 14 bytes zero.
+/// model identity and a profile-5 frame after its largest block size: byte 0 the log2 of its
+/// hash table's 16-byte buckets, byte 1 the number of lanes (independent predictors, dealt
+/// blocks round-robin), byte 2 (format version 6, else 0) the streams of each lane (blocks it
+/// codes at once); in profile 4 the other 14 bytes zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CmParams {
     pub table_bits: u8,
     pub lanes: u8,
+    /// Blocks a lane codes at once (profile 5: the network steps them together); 1 before
+    /// format version 6.
+    pub streams: u8,
 }
 
 impl CmParams {
@@ -83,19 +88,23 @@ impl CmParams {
     pub const TABLE_BITS: std::ops::RangeInclusive<u8> = 12..=24;
     /// Allowed lane counts.
     pub const LANES: std::ops::RangeInclusive<u8> = 1..=8;
+    /// Allowed streams per lane.
+    pub const STREAMS: std::ops::RangeInclusive<u8> = 1..=32;
 
     /// The 16 bytes stored in the frame header.
     pub fn to_bytes(self) -> [u8; 16] {
         let mut b = [0u8; 16];
         b[0] = self.table_bits;
         b[1] = self.lanes;
+        b[2] = if self.streams > 1 { self.streams } else { 0 };
         b
     }
 
     /// The parameters stored as `b`, if they are in range.
     pub fn from_bytes(b: &[u8; 16]) -> Result<Self, FormatError> {
-        let p = CmParams { table_bits: b[0], lanes: b[1] };
-        if !Self::TABLE_BITS.contains(&p.table_bits) || !Self::LANES.contains(&p.lanes) || b[2..].iter().any(|&x| x != 0) {
+        let p = CmParams { table_bits: b[0], lanes: b[1], streams: b[2].max(1) };
+        let ok = Self::TABLE_BITS.contains(&p.table_bits) && Self::LANES.contains(&p.lanes) && Self::STREAMS.contains(&p.streams);
+        if !ok || b[3..].iter().any(|&x| x != 0) {
             return Err(FormatError::CmParams { table_bits: b[0], lanes: b[1] });
         }
         Ok(p)
@@ -103,7 +112,7 @@ impl CmParams {
 
     /// Memory the predictors take, in bytes: per lane, the hash table plus ~26 MiB (the match
     /// model's 16 MiB history and 4 MiB index, the mixers' and APMs' weights, profile 5's
-    /// end-of-token counters).
+    /// end-of-token counters; each further stream's cursor is a few KiB).
     pub fn memory(self) -> u64 {
         u64::from(self.lanes) * ((16u64 << self.table_bits) + (26 << 20))
     }

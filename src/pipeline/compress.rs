@@ -10,7 +10,7 @@ use super::{looks_like_text, NeuralUse, Options, Stats, BATCH_BLOCKS, BATCH_BYTE
 use crate::codec::cm::Lane;
 use crate::codec::coder::Encoder;
 use crate::codec::latent::{self, LatentSearch};
-use crate::codec::stream::{code_in_lockstep, BlockStream, SegmentCounts};
+use crate::codec::stream::{code_in_lockstep, code_on_lane, BlockStream, SegmentCounts};
 use crate::error::Result;
 use crate::format::{self, BlockHeader, CmParams, EndRecord, FrameHeader, Method, Profile};
 use crate::model::{ModelId, PreparedModel};
@@ -147,35 +147,54 @@ fn compress_batch(m: &PreparedModel, buf: &[u8], opts: &Options) -> Result<Vec<C
         .collect()
 }
 
-/// Codes a piece on its lane, or stores it (or, beside the network, zstd's it) where that is
-/// smaller (the lane has learned the piece either way, as the decompressor's lane will). With the network (profile 5), text (by
-/// [`looks_like_text`], which the decompressor can tell from the bytes of a stored block too) is
-/// coded token by token under the network's prediction, other bytes alone.
-pub(super) fn lane_block(lane: &mut Lane, network: Option<&PreparedModel>, piece: &[u8]) -> Result<Coded> {
-    let (method, payload, tokens, mismatches, segments) = match network {
-        Some(m) if looks_like_text(piece) => {
-            let t = m.model().tokenizer.encode(piece)?;
+/// Codes a lane's group of pieces (each with its stream) on the lane, each stored instead (or,
+/// beside the network, zstd'd) where that is smaller: the lane has learned the piece either way,
+/// as the decompressor's lane will. With the network (profile 5), the text pieces (by
+/// [`looks_like_text`], which the decompressor can tell from the bytes of a stored block too) are
+/// coded together token by token under the network's prediction, then the other pieces' bytes
+/// alone, in stream order.
+pub(super) fn lane_group(lane: &mut Lane, network: Option<&PreparedModel>, pieces: &[(usize, &[u8])]) -> Result<Vec<Coded>> {
+    lane.begin_group(pieces.iter().map(|(slot, p)| (*slot, p.len())));
+    let text: Vec<bool> = pieces.iter().map(|(_, p)| network.is_some() && looks_like_text(p)).collect();
+    let coded = |piece: &[u8], method, payload: Vec<u8>, tokens, mismatches, segments| {
+        let crc = crc32fast::hash(piece);
+        let (orig_len, payload_len) = (piece.len() as u32, payload.len() as u32);
+        let header = BlockHeader { method, orig_len, payload_len, crc, tokens, mismatches, latent_tokens: 0 };
+        Coded { header, payload, segments }
+    };
+    let mut out: Vec<Option<Coded>> = pieces.iter().map(|_| None).collect();
+    if let Some(m) = network {
+        let mut streams = Vec::new();
+        for (slot, p) in pieces.iter().zip(&text).filter_map(|(p, t)| t.then_some(p)) {
+            let t = m.model().tokenizer.encode(p)?;
             let n = t.len();
-            let mut s = BlockStream::new(t, n, Encoder::default(), Profile::Hybrid).on_lane(lane, m.trie());
-            code_in_lockstep(m.engine(), Profile::Hybrid, std::slice::from_mut(&mut s))?;
-            let (mismatches, _, segments) = s.counts();
-            (Method::Neural, s.into_coder().finish(), n as u32, mismatches, segments)
+            streams.push(BlockStream::new(t, n, Encoder::default(), Profile::Hybrid).on_lane(*slot));
         }
-        _ => (Method::Cm, lane.compress(piece)?, 0, 0, SegmentCounts::default()),
-    };
-    let header = |method, payload: &[u8], tokens, mismatches| BlockHeader {
-        method,
-        orig_len: piece.len() as u32,
-        payload_len: payload.len() as u32,
-        crc: crc32fast::hash(piece),
-        tokens,
-        mismatches,
-        latent_tokens: 0,
-    };
-    let coded = Coded { header: header(method, &payload, tokens, mismatches), payload, segments };
-    // (zstd only beside the network, where its time does not count)
-    let plain = stored_or_zstd(piece, network.map(|_| 19));
-    Ok(if coded.payload.len() < plain.payload.len() { coded } else { plain })
+        code_on_lane(m.engine(), lane, m.trie(), &mut streams)?;
+        let text_pieces = out.iter_mut().zip(pieces).zip(&text).filter_map(|(o, t)| t.then_some(o));
+        for ((o, (_, piece)), s) in text_pieces.zip(streams) {
+            let (mismatches, _, segments) = s.counts();
+            let tokens = s.tokens().len() as u32;
+            *o = Some(coded(piece, Method::Neural, s.into_coder().finish(), tokens, mismatches, segments));
+        }
+    }
+    for (o, (slot, piece)) in out.iter_mut().zip(pieces).filter(|(o, _)| o.is_none()) {
+        *o = Some(coded(piece, Method::Cm, lane.compress(*slot, piece)?, 0, 0, SegmentCounts::default()));
+    }
+    Ok(out
+        .into_iter()
+        .zip(pieces)
+        .map(|(c, (_, piece))| {
+            let c = c.expect("every piece is coded");
+            // (zstd only beside the network, where its time does not count)
+            let plain = stored_or_zstd(piece, network.map(|_| 19));
+            if c.payload.len() < plain.payload.len() {
+                c
+            } else {
+                plain
+            }
+        })
+        .collect())
 }
 
 /// Compresses everything from `input` into one frame on `output`; `progress` gets input bytes done.
@@ -188,8 +207,10 @@ pub fn compress(
 ) -> Result<Stats> {
     // Block sizes beyond what the format allows would make unreadable files.
     let max_block = opts.max_block.clamp(1, format::MAX_BLOCK_SIZE as usize);
-    let opts =
-        &Options { neural_block: opts.neural_block.clamp(1, max_block.min(format::MAX_NEURAL_BLOCK as usize)), max_block, ..opts.clone() };
+    let neural_block = opts.neural_block.clamp(1, max_block.min(format::MAX_NEURAL_BLOCK as usize));
+    // (lanes of several streams are for the network's sake: profile 4 has one)
+    let cm = CmParams { streams: if opts.profile == Profile::Hybrid { opts.cm.streams } else { 1 }, ..opts.cm };
+    let opts = &Options { neural_block, max_block, cm, ..opts.clone() };
     let pool = thread_pool(opts.threads)?;
     // (before any output: parameters a decoder would refuse, or tables that do not fit)
     let mut lanes = match opts.profile.uses_cm() {
@@ -200,7 +221,7 @@ pub fn compress(
     let mut stats = Stats::default();
     let mut out = CountingWriter { inner: output, count: 0 };
     let header = FrameHeader {
-        version: format::version_for(opts.profile, opts.neural_block),
+        version: format::version_for(opts.profile, opts.neural_block, opts.cm),
         profile: opts.profile,
         model_id: if opts.profile == Profile::Cm { opts.cm.to_bytes() } else { m.id().0 },
         block_size: opts.max_block as u32,
@@ -209,23 +230,28 @@ pub fn compress(
     stats.add_frame(ModelId(header.model_id), opts.profile);
     format::write_frame_header(&mut out, &header)?;
     // The batch size shapes block boundaries, so it must not depend on threads or streams.
-    let batch = match lanes {
-        // one block per lane
-        Some(_) => opts.neural_block * usize::from(opts.cm.lanes),
+    let batch = match &lanes {
+        // a block per stream of each lane
+        Some(lanes) => opts.neural_block * lanes.group(),
         None => (opts.neural_block * BATCH_BLOCKS).min(BATCH_BYTES).max(opts.max_block),
     };
     let mut crc = crc32fast::Hasher::new();
     let mut buf = Vec::new();
+    // pieces not yet coded: lanes take whole groups of them
+    let mut queue: Vec<Vec<u8>> = Vec::new();
     loop {
         buf.clear();
         Read::take(&mut *input, batch as u64).read_to_end(&mut buf)?;
-        if buf.is_empty() {
-            break;
-        }
         crc.update(&buf);
         stats.input_bytes += buf.len() as u64;
         let blocks = match lanes.as_mut() {
-            Some(lanes) => pool.install(|| lanes.run(&split_pieces(&buf, opts.neural_block), |lane, p| lane_block(lane, network, p)))?,
+            Some(lanes) => {
+                queue.extend(split_pieces(&buf, opts.neural_block).into_iter().map(<[u8]>::to_vec));
+                let take = if buf.is_empty() { queue.len() } else { queue.len() / lanes.group() * lanes.group() };
+                let pieces: Vec<Vec<u8>> = queue.drain(..take).collect();
+                pool.install(|| lanes.run(&pieces, |lane, group| lane_group(lane, network, &slices(group))))?
+            }
+            None if buf.is_empty() => Vec::new(),
             None => pool.install(|| compress_batch(m, &buf, opts))?,
         };
         for b in blocks {
@@ -234,11 +260,19 @@ pub fn compress(
             format::write_block(&mut out, &b.header, &b.payload)?;
         }
         progress(stats.input_bytes);
+        if buf.is_empty() {
+            break;
+        }
     }
     format::write_end(&mut out, &EndRecord { total_len: stats.input_bytes, crc: crc.finalize() })?;
     out.flush()?;
     stats.output_bytes = out.count;
     Ok(stats)
+}
+
+/// A lane's group as slices.
+fn slices<'a>(group: &[(usize, &'a Vec<u8>)]) -> Vec<(usize, &'a [u8])> {
+    group.iter().map(|&(slot, p)| (slot, p.as_slice())).collect()
 }
 
 struct CountingWriter<W> {

@@ -9,8 +9,8 @@ use super::batch::{in_groups, thread_pool};
 use super::lanes::Lanes;
 use super::{looks_like_text, Stats, BATCH_BLOCKS, BATCH_BYTES, STREAMS_PER_GROUP};
 use crate::codec::cm::Lane;
-use crate::codec::coder::{Decoder, Replay};
-use crate::codec::stream::{code_in_lockstep, BlockStream};
+use crate::codec::coder::{DecodeOrReplay, Decoder};
+use crate::codec::stream::{code_in_lockstep, code_on_lane, BlockStream};
 use crate::error::Result;
 use crate::format::{BlockHeader, FormatError, FrameReader, Item, Method, Profile, Region};
 use crate::model::{ModelId, ModelResolver, PreparedModel};
@@ -85,36 +85,70 @@ fn decode_batch(how: FrameDecode, blocks: &[(BlockHeader, Vec<u8>)], threads: us
 /// Decodes a batch of a context-mixing frame's blocks on their lanes (in parallel); `network`:
 /// the frame's model (profile 5).
 fn decode_cm_batch(lanes: &mut Lanes, network: Option<&PreparedModel>, blocks: &[(BlockHeader, Vec<u8>)]) -> Result<Vec<Decoded>> {
-    lanes.run(blocks, |lane, (h, p)| Ok(Decoded { data: decode_on_lane(lane, network, h, p)?, saved: None }))
+    lanes.run(blocks, |lane, group| decode_lane_group(lane, network, group))
 }
 
-/// Decodes one block on its lane. The lane learns the block's bytes whatever its method, the way
-/// the compressor's lane did: a block stored or zstd'd is replayed through the lane as the
-/// compressor tried to code it (text, by [`looks_like_text`], token by token with the network).
-fn decode_on_lane(lane: &mut Lane, network: Option<&PreparedModel>, h: &BlockHeader, payload: &[u8]) -> Result<Vec<u8>> {
-    Ok(match (h.method, network) {
-        (Method::Cm, _) => lane.decompress(payload, h.orig_len as usize)?,
-        (Method::Neural, Some(m)) => {
-            let mut s = BlockStream::new(Vec::new(), h.tokens as usize, Decoder::new(payload)?, Profile::Hybrid).on_lane(lane, m.trie());
-            code_in_lockstep(m.engine(), Profile::Hybrid, std::slice::from_mut(&mut s))?;
-            let mut data = Vec::with_capacity(h.orig_len as usize);
-            m.model().tokenizer.decode_into(s.tokens(), &mut data)?;
-            data
-        }
-        _ => {
-            let data = decode_plain(h, payload)?;
-            match network {
-                Some(m) if looks_like_text(&data) => {
-                    let t = m.model().tokenizer.encode(&data)?;
+/// Decodes a lane's group of blocks (each with its stream), as [`super::compress::lane_group`]
+/// coded them. The lane learns each block's bytes whatever its method, the way the compressor's
+/// lane did: a block stored or zstd'd is replayed through the lane as the compressor tried to
+/// code it (text, by [`looks_like_text`], token by token with the network, in lockstep with the
+/// group's coded text).
+fn decode_lane_group(lane: &mut Lane, network: Option<&PreparedModel>, group: &[(usize, &(BlockHeader, Vec<u8>))]) -> Result<Vec<Decoded>> {
+    lane.begin_group(group.iter().map(|(slot, (h, _))| (*slot, h.orig_len as usize)));
+    // plain blocks' bytes first: they decide whether the block joins the text streams
+    let mut data: Vec<Option<Vec<u8>>> = group
+        .iter()
+        .map(|(_, (h, p))| match h.method {
+            Method::Cm | Method::Neural => Ok(None),
+            _ => decode_plain(h, p).map(Some),
+        })
+        .collect::<Result<_>>()?;
+    let text: Vec<bool> = group
+        .iter()
+        .zip(&data)
+        .map(|((_, (h, _)), d)| network.is_some() && (h.method == Method::Neural || d.as_deref().is_some_and(looks_like_text)))
+        .collect();
+    if let Some(m) = network {
+        let mut streams = Vec::new();
+        for (((slot, (h, p)), d), _) in group.iter().zip(&data).zip(&text).filter(|(_, t)| **t) {
+            let s = match d {
+                Some(d) => {
+                    let t = m.model().tokenizer.encode(d)?;
                     let n = t.len();
-                    let mut s = BlockStream::new(t, n, Replay, Profile::Hybrid).on_lane(lane, m.trie());
-                    code_in_lockstep(m.engine(), Profile::Hybrid, std::slice::from_mut(&mut s))?;
+                    BlockStream::new(t, n, DecodeOrReplay::Replay, Profile::Hybrid)
                 }
-                _ => lane.learn(&data),
-            }
-            data
+                None => BlockStream::new(Vec::new(), h.tokens as usize, DecodeOrReplay::Decode(Decoder::new(p)?), Profile::Hybrid),
+            };
+            streams.push(s.on_lane(*slot));
         }
-    })
+        code_on_lane(m.engine(), lane, m.trie(), &mut streams)?;
+        let mut streams = streams.into_iter();
+        for ((d, _), (_, (h, _))) in data.iter_mut().zip(&text).zip(group).filter(|((_, t), _)| **t) {
+            let s = streams.next().expect("one stream per text block");
+            if d.is_none() {
+                let mut out = Vec::with_capacity(h.orig_len as usize);
+                m.model().tokenizer.decode_into(s.tokens(), &mut out)?;
+                *d = Some(out);
+            }
+        }
+    }
+    group
+        .iter()
+        .zip(data)
+        .zip(&text)
+        .map(|(((slot, (h, p)), d), is_text)| {
+            let data = match (d, h.method) {
+                (Some(d), _) if *is_text => d,
+                (Some(d), _) => {
+                    lane.learn(*slot, &d);
+                    d
+                }
+                (None, Method::Cm) => lane.decompress(*slot, p, h.orig_len as usize)?,
+                (None, _) => return Err(FormatError::MethodProfile { method: h.method.name(), profile: Profile::Cm.name() }.into()),
+            };
+            Ok(Decoded { data, saved: None })
+        })
+        .collect()
 }
 
 /// Checks each decoded block against its header's length and checksum.
@@ -196,8 +230,8 @@ impl Decoding<'_, '_> {
                     f.pending_bytes += h.orig_len as usize;
                     f.pending.push((h, p));
                     let full = match &f.lanes {
-                        // one block per lane
-                        Some(lanes) => f.pending.len() >= lanes.len(),
+                        // whole groups, as the compressor dealt them
+                        Some(lanes) => f.pending.len() >= lanes.group(),
                         None => {
                             f.pending.iter().filter(|(h, _)| h.method == Method::Neural).count() >= BATCH_BLOCKS
                                 || f.pending_bytes >= BATCH_BYTES
@@ -276,16 +310,30 @@ mod tests {
     fn a_lane_learns_a_stored_text_block_as_if_it_had_coded_it() {
         let m = PreparedModel::new(Model::load(std::path::Path::new("tests/data/tiny")).unwrap()).unwrap();
         let (a, b) = (b"the cat sat on the mat, ".repeat(30), b"and the dog sat on the log. ".repeat(30));
-        let mut enc = Lane::new(12, true);
-        super::super::compress::lane_block(&mut enc, Some(&m), &a).unwrap();
-        let coded = super::super::compress::lane_block(&mut enc, Some(&m), &b).unwrap();
-        assert_eq!(coded.header.method, Method::Neural);
-        // the decompressor's lane learns `a` from a stored block, then decodes `b`
-        let mut dec = Lane::new(12, true);
         let orig_len = a.len() as u32;
-        let stored =
-            BlockHeader { method: Method::Stored, orig_len, payload_len: orig_len, crc: 0, tokens: 0, mismatches: 0, latent_tokens: 0 };
-        assert_eq!(decode_on_lane(&mut dec, Some(&m), &stored, &a).unwrap(), a);
-        assert_eq!(decode_on_lane(&mut dec, Some(&m), &coded.header, &coded.payload).unwrap(), b);
+        let stored = (
+            BlockHeader { method: Method::Stored, orig_len, payload_len: orig_len, crc: 0, tokens: 0, mismatches: 0, latent_tokens: 0 },
+            a.clone(),
+        );
+        for streams in [1, 2] {
+            // one stream: `a`, then `b`; two: both at once
+            let groups: Vec<Vec<usize>> = if streams == 1 { vec![vec![0], vec![1]] } else { vec![vec![0, 1]] };
+            let mut enc = Lane::new(12, true, streams);
+            let mut coded = Vec::new();
+            for g in &groups {
+                let pieces: Vec<(usize, &[u8])> = g.iter().map(|&k| (k % streams, [&a[..], &b[..]][k])).collect();
+                coded.extend(super::super::compress::lane_group(&mut enc, Some(&m), &pieces).unwrap());
+            }
+            assert_eq!(coded[1].header.method, Method::Neural);
+            // the decompressor's lane learns `a` from a stored block, and decodes `b`
+            let blocks = [stored.clone(), (coded[1].header.clone(), coded[1].payload.clone())];
+            let mut dec = Lane::new(12, true, streams);
+            let mut back = Vec::new();
+            for g in &groups {
+                let group: Vec<(usize, &(BlockHeader, Vec<u8>))> = g.iter().map(|&k| (k % streams, &blocks[k])).collect();
+                back.extend(decode_lane_group(&mut dec, Some(&m), &group).unwrap().into_iter().map(|d| d.data));
+            }
+            assert_eq!(back, [a.clone(), b.clone()], "{streams} streams");
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! The lanes of a context-mixing frame (profiles 4 and 5): block `i` of the frame goes to lane
-//! `i mod lanes`, each lane takes its blocks in order, and the lanes run in parallel. The
-//! compressor and the decompressor deal blocks the same way, so each lane's predictor sees the
-//! same bytes in the same order in both directions, whatever the thread count.
+//! `i mod lanes`, each lane takes its blocks in order, `streams` at a time (its `j`-th block on
+//! stream `j mod streams`, together with the others of `j / streams`), and the lanes run in
+//! parallel. The compressor and the decompressor deal blocks the same way and hand them over in
+//! whole groups of `lanes x streams` ([`Lanes::group`]), so each lane's predictor sees the same
+//! bytes in the same order in both directions, whatever the thread count.
 
 use rayon::prelude::*;
 
@@ -12,6 +14,7 @@ use crate::format::CmParams;
 /// A frame's lanes and how many blocks they have been dealt.
 pub(super) struct Lanes {
     lanes: Vec<Lane>,
+    streams: usize,
     dealt: usize,
 }
 
@@ -21,25 +24,39 @@ impl Lanes {
     /// `network`: whether the lanes also code tokens under the network's prediction (profile 5).
     pub(super) fn new(p: CmParams, network: bool) -> Result<Self> {
         fits(p.memory(), available_memory())?;
-        Ok(Self { lanes: (0..p.lanes).map(|_| Lane::new(u32::from(p.table_bits), network)).collect(), dealt: 0 })
+        let streams = usize::from(p.streams);
+        let lanes = (0..p.lanes).map(|_| Lane::new(u32::from(p.table_bits), network, streams)).collect();
+        Ok(Self { lanes, streams, dealt: 0 })
     }
 
-    /// Number of lanes.
-    pub(super) fn len(&self) -> usize {
-        self.lanes.len()
+    /// Blocks the lanes take at once: callers hand over whole groups (but the frame's last).
+    pub(super) fn group(&self) -> usize {
+        self.lanes.len() * self.streams
     }
 
-    /// Runs `f` on the frame's next blocks `items` (each on its lane, in order); results in
-    /// input order.
-    pub(super) fn run<T: Sync, R: Send>(&mut self, items: &[T], f: impl Fn(&mut Lane, &T) -> Result<R> + Sync) -> Result<Vec<R>> {
-        let n = self.lanes.len();
-        let first = self.dealt;
+    /// Runs `f` on each lane with its share of the frame's next blocks `items`, one group of at
+    /// most `streams` at a time, each block with its stream; results in input order.
+    pub(super) fn run<T: Sync, R: Send>(
+        &mut self,
+        items: &[T],
+        f: impl Fn(&mut Lane, &[(usize, &T)]) -> Result<Vec<R>> + Sync,
+    ) -> Result<Vec<R>> {
+        let (n, streams, first) = (self.lanes.len(), self.streams, self.dealt);
         let per_lane: Vec<Vec<(usize, R)>> = self
             .lanes
             .par_iter_mut()
             .enumerate()
             .map(|(lane_no, lane)| {
-                (0..items.len()).filter(|k| (first + k) % n == lane_no).map(|k| Ok((k, f(lane, &items[k])?))).collect::<Result<Vec<_>>>()
+                // (this lane's blocks: frame index i, its j-th, on stream j mod streams)
+                let mine: Vec<(usize, usize)> =
+                    (0..items.len()).filter(|k| (first + k) % n == lane_no).map(|k| (k, (first + k) / n)).collect();
+                let mut out = Vec::with_capacity(mine.len());
+                for group in mine.chunk_by(|a, b| a.1 / streams == b.1 / streams) {
+                    let blocks: Vec<(usize, &T)> = group.iter().map(|&(k, j)| (j % streams, &items[k])).collect();
+                    let results = f(lane, &blocks)?;
+                    out.extend(group.iter().map(|&(k, _)| k).zip(results));
+                }
+                Ok(out)
             })
             .collect::<Result<_>>()?;
         self.dealt += items.len();

@@ -13,8 +13,8 @@ const ORIGINALS: [&str; 4] = ["text.txt", "binary.bin", "empty", "mixed.bin"];
 
 /// Golden sets: directory, format version and numeric profile. All but `v1` are what the
 /// current build writes (version 2 for neural blocks up to 64 KiB, 3 beyond, 4 for context
-/// mixing, 5 for the network within context mixing).
-const SETS: [(&str, u8, Profile); 7] = [
+/// mixing, 5 for the network within context mixing, 6 for the same on lanes of several streams).
+const SETS: [(&str, u8, Profile); 8] = [
     ("v1", 1, Profile::Neural),
     ("v2", 2, Profile::Neural),
     ("v2-mixed", 2, Profile::Mixed),
@@ -22,6 +22,7 @@ const SETS: [(&str, u8, Profile); 7] = [
     ("v3-mixed", 3, Profile::Mixed),
     ("v4-cm", 4, Profile::Cm),
     ("v5-hybrid", 5, Profile::Hybrid),
+    ("v6-hybrid-streams", 6, Profile::Hybrid),
 ];
 
 fn current_sets() -> impl Iterator<Item = (&'static str, u8, Profile)> {
@@ -35,7 +36,7 @@ fn current_sets() -> impl Iterator<Item = (&'static str, u8, Profile)> {
 /// lanes carry statistics over several blocks.
 fn golden_options(version: u8, profile: Profile) -> Options {
     let (neural_block, max_block) = if version == 3 { (100_000, 200_000) } else { (2048, 4096) };
-    let cm = CmParams { table_bits: 12, lanes: 2 };
+    let cm = CmParams { table_bits: 12, lanes: 2, streams: if version >= 6 { 3 } else { 1 } };
     Options { threads: 1, neural_block, max_block, streams_per_thread: 4, neural: NeuralUse::Always, profile, cm, ..Options::default() }
 }
 
@@ -214,7 +215,7 @@ fn oversized_options_still_make_readable_files() {
 
 #[test]
 fn context_mixing_parameters_out_of_range_are_refused_before_any_output() {
-    for cm in [CmParams { table_bits: 30, lanes: 2 }, CmParams { table_bits: 16, lanes: 0 }] {
+    for cm in [CmParams { table_bits: 30, lanes: 2, streams: 1 }, CmParams { table_bits: 16, lanes: 0, streams: 1 }] {
         let mut out = Vec::new();
         let o = Options { profile: Profile::Cm, cm, ..Options::default() };
         let e = compress(tiny(), &mut &b"some text"[..], &mut out, &o, &|_| {}).unwrap_err();

@@ -18,7 +18,7 @@ mod mixer;
 mod token_end;
 
 use counter::{Counter, HashTable, StateMap, States};
-use matcher::MatchModel;
+use matcher::{MatchCursor, MatchModel};
 use mixer::{Apm, Mixer};
 pub use token_end::TokenEnd;
 
@@ -112,17 +112,46 @@ fn mix64(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
+/// Where one stream of bytes is: its recent bytes, its match model, its place in the current
+/// byte. A lane that codes several blocks at once keeps one cursor per block and shares the
+/// rest of the predictor (tables, maps, mixers) between them.
+pub struct Cursor {
+    contexts: Contexts,
+    hashes: [u64; CONTEXTS],
+    /// Each context's bucket for the current nibble.
+    buckets: [usize; CONTEXTS],
+    matcher: MatchCursor,
+    /// Bits of the current byte with a leading 1 (1 at a byte boundary).
+    c0: u32,
+    bitpos: u32,
+}
+
+impl Default for Cursor {
+    /// A cursor at the start of a stream.
+    fn default() -> Self {
+        let contexts = Contexts::default();
+        let hashes = contexts.hashes();
+        Self { contexts, hashes, buckets: [0; CONTEXTS], matcher: MatchCursor::default(), c0: 1, bitpos: 0 }
+    }
+}
+
+impl Cursor {
+    /// Moves the stream's place in the match model's history to `pos` (see
+    /// [`MatchCursor::seek`]).
+    pub fn seek(&mut self, pos: usize) {
+        self.matcher.seek(pos);
+    }
+}
+
 /// The whole predictor: give it [`p`](Self::p), then [`update`](Self::update) with the bit.
 pub struct Predictor {
     table: HashTable,
     states: States,
     maps: Vec<StateMap>,
-    contexts: Contexts,
-    hashes: [u64; CONTEXTS],
-    /// Each context's bucket for the current nibble.
-    buckets: [usize; CONTEXTS],
-    order0: Vec<u32>,
+    /// The stream being coded.
+    cur: Cursor,
     matcher: MatchModel,
+    order0: Vec<u32>,
     /// Mixers selected by the match band and partial byte, by the last byte and bit position,
     /// and the one that combines them (by partial byte).
     mixer_c0: Mixer,
@@ -132,51 +161,59 @@ pub struct Predictor {
     apm_order1: Apm,
     /// The mixer gated by the network's confidence (profile 5 only).
     net_mixer: Option<Mixer>,
-    /// Bits of the current byte with a leading 1 (1 at a byte boundary).
-    c0: u32,
-    bitpos: u32,
 }
 
 impl Predictor {
     /// A fresh predictor with `2^table_bits` buckets (16 bytes each) for its hashed contexts;
-    /// `network`: whether it takes the network's predictions as an input (profile 5).
-    pub fn new(table_bits: u32, network: bool) -> Self {
+    /// `network`: whether it takes the network's predictions as an input (profile 5); `cursor`:
+    /// the stream it starts on.
+    pub fn new(table_bits: u32, network: bool, cursor: Cursor) -> Self {
         let states = States::new();
         let inputs = INPUTS + 2 * usize::from(network);
         let mut p = Self {
             table: HashTable::new(table_bits),
             maps: (0..CONTEXTS).map(|_| StateMap::new(&states)).collect(),
             states,
-            contexts: Contexts::default(),
-            hashes: [0; CONTEXTS],
-            buckets: [0; CONTEXTS],
-            order0: vec![0; 256],
+            cur: cursor,
             matcher: MatchModel::default(),
+            order0: vec![0; 256],
             mixer_c0: Mixer::new(inputs, 256 * 4, 6),
             mixer_c1: Mixer::new(inputs, 256 * 8, 6),
             final_mixer: Mixer::new(3 + usize::from(network), 256, 2),
             apm_order0: Apm::new(256, 7),
             apm_order1: Apm::new(1 << 16, 7),
             net_mixer: network.then(|| Mixer::new(inputs, 1 + NET_BANDS * TOKEN_PLACES * 8, 6)),
-            c0: 1,
-            bitpos: 0,
         };
-        p.hashes = p.contexts.hashes();
         p.find_buckets();
         p
     }
 
+    /// The stream being coded.
+    pub fn cursor(&mut self) -> &mut Cursor {
+        &mut self.cur
+    }
+
+    /// Moves to another stream (at a byte boundary): returns the cursor of the one left. The
+    /// new stream's buckets are looked up again, since other streams may have taken them over.
+    pub fn swap_cursor(&mut self, cursor: Cursor) -> Cursor {
+        debug_assert_eq!(cursor.bitpos, 0);
+        let old = std::mem::replace(&mut self.cur, cursor);
+        self.find_buckets();
+        old
+    }
+
     fn find_buckets(&mut self) {
-        let nibble = if self.bitpos == 0 { 0 } else { u64::from(self.c0) * 0x9E37_79B9_7F4A_7C15 };
+        let c = &mut self.cur;
+        let nibble = if c.bitpos == 0 { 0 } else { u64::from(c.c0) * 0x9E37_79B9_7F4A_7C15 };
         for i in 0..CONTEXTS {
-            self.buckets[i] = self.table.find(self.hashes[i] ^ nibble, &self.states);
+            c.buckets[i] = self.table.find(c.hashes[i] ^ nibble, &self.states);
         }
     }
 
     /// The node of the current nibble's tree (1 to 15).
     #[inline(always)]
     fn node(&self) -> usize {
-        node_of(self.c0, self.bitpos)
+        node_of(self.cur.c0, self.cur.bitpos)
     }
 
     /// The 12-bit probability (`1..=4095`) that the next bit is 1, given what the network says
@@ -185,11 +222,11 @@ impl Predictor {
     pub fn predict(&mut self, net: Option<NetBit>) -> u32 {
         let node = self.node();
         for i in 0..CONTEXTS {
-            let s = *self.table.slot(self.buckets[i] + node);
+            let s = *self.table.slot(self.cur.buckets[i] + node);
             self.mixer_c0.add(stretch(self.maps[i].p(s)));
         }
-        self.mixer_c0.add(stretch(Counter::p(self.order0[self.c0 as usize])));
-        self.mixer_c0.add(self.matcher.predict(self.bitpos).map_or(0, stretch));
+        self.mixer_c0.add(stretch(Counter::p(self.order0[self.cur.c0 as usize])));
+        self.mixer_c0.add(self.matcher.predict(&mut self.cur.matcher, self.cur.bitpos).map_or(0, stretch));
         let net_st = net.map(|n| n.p.map(stretch));
         if self.net_mixer.is_some() {
             let [a, b] = net_st.unwrap_or_default();
@@ -197,12 +234,12 @@ impl Predictor {
             self.mixer_c0.add(b);
         }
         self.mixer_c0.add(256);
-        let d = self.mixer_c0.mix(self.matcher.band() * 256 + self.c0 as usize);
-        let c1 = (self.contexts.last & 0xff) as usize;
+        let d = self.mixer_c0.mix(self.cur.matcher.band() * 256 + self.cur.c0 as usize);
+        let c1 = (self.cur.contexts.last & 0xff) as usize;
         for &x in self.mixer_c0.inputs() {
             self.mixer_c1.add(x);
         }
-        let d1 = self.mixer_c1.mix(c1 * 8 + self.bitpos as usize);
+        let d1 = self.mixer_c1.mix(c1 * 8 + self.cur.bitpos as usize);
         self.final_mixer.add(d);
         self.final_mixer.add(d1);
         if let Some(m) = self.net_mixer.as_mut() {
@@ -213,22 +250,22 @@ impl Predictor {
             let set = match (net, net_st) {
                 (Some(n), Some([_, st])) => {
                     let band = (st.unsigned_abs() as usize >> 7).min(NET_BANDS - 1);
-                    1 + (band * TOKEN_PLACES + (n.place as usize).min(TOKEN_PLACES - 1)) * 8 + self.bitpos as usize
+                    1 + (band * TOKEN_PLACES + (n.place as usize).min(TOKEN_PLACES - 1)) * 8 + self.cur.bitpos as usize
                 }
                 _ => 0,
             };
             self.final_mixer.add(m.mix(set));
         }
         self.final_mixer.add(256);
-        let pr_mix = squash(self.final_mixer.mix(self.c0 as usize));
-        let a = self.apm_order0.refine(pr_mix, self.c0 as usize);
-        let b = self.apm_order1.refine(pr_mix, self.c0 as usize | c1 << 8);
+        let pr_mix = squash(self.final_mixer.mix(self.cur.c0 as usize));
+        let a = self.apm_order0.refine(pr_mix, self.cur.c0 as usize);
+        let b = self.apm_order1.refine(pr_mix, self.cur.c0 as usize | c1 << 8);
         ((2 * pr_mix + a + b) / 4).clamp(1, 4095)
     }
 
     /// The last 8 bytes seen, newest in the low byte.
     pub fn last_bytes(&self) -> u64 {
-        self.contexts.last
+        self.cur.contexts.last
     }
 
     /// Learns the coded bit (after [`predict`](Self::predict)) and moves to the next.
@@ -241,7 +278,7 @@ impl Predictor {
         self.final_mixer.update(bit);
         self.apm_order0.update(bit);
         self.apm_order1.update(bit);
-        self.matcher.update(self.bitpos, bit);
+        self.matcher.update(&mut self.cur.matcher, self.cur.bitpos, bit);
         self.advance(bit, true);
     }
 
@@ -249,7 +286,7 @@ impl Predictor {
     /// tokens left allow only one value). Its contexts still see it; the mixers and APMs, which
     /// learn how to weigh predictions, are not told about a bit nobody had to predict.
     pub fn skip(&mut self, bit: u32) {
-        self.matcher.follow(self.bitpos, bit);
+        self.cur.matcher.follow(self.cur.bitpos, bit);
         self.advance(bit, false);
     }
 
@@ -257,25 +294,25 @@ impl Predictor {
     fn advance(&mut self, bit: u32, coded: bool) {
         let node = self.node();
         for i in 0..CONTEXTS {
-            let slot = self.table.slot(self.buckets[i] + node);
+            let slot = self.table.slot(self.cur.buckets[i] + node);
             let s = *slot;
             *slot = self.states.next(s, bit);
             self.maps[i].update(s, bit);
         }
         if coded {
-            Counter::update(&mut self.order0[self.c0 as usize], bit, 1023);
+            Counter::update(&mut self.order0[self.cur.c0 as usize], bit, 1023);
         }
-        self.c0 = (self.c0 << 1) | bit;
-        self.bitpos += 1;
-        if self.bitpos == 8 {
-            let c = self.c0 as u8;
-            self.contexts.byte(c);
-            self.matcher.byte(c);
-            self.hashes = self.contexts.hashes();
-            self.c0 = 1;
-            self.bitpos = 0;
+        self.cur.c0 = (self.cur.c0 << 1) | bit;
+        self.cur.bitpos += 1;
+        if self.cur.bitpos == 8 {
+            let c = self.cur.c0 as u8;
+            self.cur.contexts.byte(c);
+            self.matcher.byte(&mut self.cur.matcher, c);
+            self.cur.hashes = self.cur.contexts.hashes();
+            self.cur.c0 = 1;
+            self.cur.bitpos = 0;
             self.find_buckets();
-        } else if self.bitpos == 4 {
+        } else if self.cur.bitpos == 4 {
             self.find_buckets();
         }
     }
