@@ -1,10 +1,11 @@
 //! Compression levels: each names a predictor, a built-in model and a neural block size.
 //!
 //! Lower levels are faster; higher levels compress more. Levels 1-2 are context mixing alone;
-//! 3-5 the small network mixed with the block's token models; 6-9 the network within context
-//! mixing (at 6 with lanes of 8 streams, at 7-9 of one). Larger blocks restart the network's context less often but leave
-//! fewer blocks to run in parallel. A decoder needs
-//! nothing but the file: the profile, model identity and block lengths are all recorded in it.
+//! 3 the small network mixed with the block's token models; 4-9 the network within context
+//! mixing (the small one at 4-5; at 4-6 lanes of 8 streams, at 7-9 of one). Larger blocks
+//! restart the network's context less often but leave fewer blocks to run in parallel. A
+//! decoder needs nothing but the file: the profile, model identity and block lengths are all
+//! recorded in it.
 
 #![forbid(unsafe_code)]
 
@@ -35,18 +36,18 @@ pub const LEVELS: [Level; 9] = [
     Level { profile: Profile::Cm, model: Builtin::Small, block: 1024 * KIB, cm: CM_SMALL, ..NEURAL },
     Level { profile: Profile::Cm, model: Builtin::Small, block: 1024 * KIB, cm: CM_LARGE, ..NEURAL },
     Level { model: Builtin::Small, block: 64 * KIB, ..NEURAL },
-    Level { model: Builtin::Small, block: 256 * KIB, ..NEURAL },
-    Level { model: Builtin::Small, block: 1024 * KIB, ..NEURAL },
-    Level { block: 64 * KIB, cm: CM_STREAMS, ..HYBRID },
+    Level { model: Builtin::Small, block: 64 * KIB, ..HYBRID },
+    Level { model: Builtin::Small, block: 128 * KIB, ..HYBRID },
     Level { block: 64 * KIB, ..HYBRID },
+    Level { block: 64 * KIB, cm: CM_SMALL, ..HYBRID },
     Level { block: 128 * KIB, cm: CM_MEDIUM, ..HYBRID },
     Level { block: 256 * KIB, cm: CM_LARGE, ..HYBRID },
 ];
 
 /// The context mixer of levels 1 and 7: 64 MiB of hashed statistics per lane, two lanes (180 MiB).
 const CM_SMALL: CmParams = CmParams { table_bits: 22, lanes: 2, streams: 1 };
-/// The context mixer of level 6: level 7's, but each lane codes 8 blocks at once, so that the
-/// network steps 8 streams together (as levels 3-5 batch theirs), for ~1.5% more output.
+/// The context mixer of levels 4-6: level 7's, but each lane codes 8 blocks at once, so that the
+/// network steps 8 streams together (as level 3 batches its blocks), for ~1.5% more output.
 const CM_STREAMS: CmParams = CmParams { table_bits: 22, lanes: 2, streams: 8 };
 /// The context mixer of level 8: 128 MiB per lane, two lanes (308 MiB).
 const CM_MEDIUM: CmParams = CmParams { table_bits: 23, lanes: 2, streams: 1 };
@@ -54,10 +55,11 @@ const CM_MEDIUM: CmParams = CmParams { table_bits: 23, lanes: 2, streams: 1 };
 const CM_LARGE: CmParams = CmParams { table_bits: 24, lanes: 2, streams: 1 };
 
 /// What the network levels share unless they say otherwise: the network mixed with the block's
-/// token models.
-const NEURAL: Level = Level { profile: Profile::Mixed, model: Builtin::Default, block: 64 * KIB, latent: LatentSearch::Off, cm: CM_SMALL };
+/// token models (level 3).
+const NEURAL: Level =
+    Level { profile: Profile::Mixed, model: Builtin::Default, block: 64 * KIB, latent: LatentSearch::Off, cm: CM_STREAMS };
 
-/// Levels 6-9: the network within the context mixer, whose lanes take blocks in turn (the block
+/// Levels 4-9: the network within the context mixer, whose lanes take blocks in turn (the block
 /// size sets where the network's context restarts and how many blocks a small file gives the
 /// lanes to run in parallel). Smaller than `NEURAL`; with one stream per lane, slower.
 const HYBRID: Level = Level { profile: Profile::Hybrid, ..NEURAL };

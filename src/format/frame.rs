@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 
 use super::bytes::{check, read_exact, read_exact_or_eof, u32_at};
-use super::{CmParams, FormatError, Profile, Region, MAGIC, MAX_BLOCK_SIZE, OLDEST_VERSION, VERSION};
+use super::{CmParams, FormatError, Profile, Region, MAGIC, MAX_BLOCK_SIZE, MAX_GROUP_BYTES, OLDEST_VERSION, VERSION};
 use crate::error::Result;
 
 /// Bytes of a frame header: magic, version, profile, model identity, block size, CRC.
@@ -90,6 +90,11 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
         }
         _ => None,
     };
+    if let Some(p) = cm.filter(|p| p.streams > 1) {
+        if u64::from(p.lanes) * u64::from(p.streams) * u64::from(block_size) > u64::from(MAX_GROUP_BYTES) {
+            return Err(FormatError::CmParams { table_bits: p.table_bits, lanes: p.lanes }.into());
+        }
+    }
     let h = FrameHeader { version, profile, model_id, block_size, cm };
     Ok(Some(h))
 }
@@ -106,7 +111,7 @@ mod tests {
             Profile::Hybrid => Some(CmParams { table_bits: 20, lanes: 2, streams: if version >= 6 { 4 } else { 1 } }),
             _ => None,
         };
-        write_frame_header(&mut b, &FrameHeader { version, profile, model_id, block_size: 1 << 20, cm }).unwrap();
+        write_frame_header(&mut b, &FrameHeader { version, profile, model_id, block_size: 1 << 16, cm }).unwrap();
         b
     }
 
@@ -139,6 +144,12 @@ mod tests {
         assert_eq!(b.len(), FRAME_HEADER_LEN + 3);
         let h = read_frame_header(&mut &b[..]).unwrap().unwrap();
         assert_eq!(h.cm, Some(CmParams { table_bits: 20, lanes: 2, streams: 4 }));
+        // (2 lanes x 4 streams of blocks up to 2^20 bytes would hold 8 MiB at once)
+        let cm = Some(CmParams { table_bits: 20, lanes: 2, streams: 4 });
+        let mut big = Vec::new();
+        write_frame_header(&mut big, &FrameHeader { version: 6, profile: Profile::Hybrid, model_id: [9; 16], block_size: 1 << 20, cm })
+            .unwrap();
+        assert!(matches!(read_frame_header(&mut &big[..]), Err(Error::Format(FormatError::CmParams { .. }))));
         for v in [2, 3, 4] {
             let b = header(v, Profile::Hybrid, [9; 16]);
             assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::ProfileVersion { .. }))));

@@ -29,6 +29,9 @@ pub const OLDEST_VERSION: u8 = 1;
 pub const MAX_BLOCK_SIZE: u32 = 1 << 24;
 /// Largest neural block (bounds the model steps a single hostile block header can demand).
 pub const MAX_NEURAL_BLOCK: u32 = 1 << 20;
+/// Most bytes of blocks a version-6 frame may have its lanes code at once (`lanes x streams x`
+/// block size): bounds the blocks, network states and token models a decoder holds.
+pub const MAX_GROUP_BYTES: u32 = 2 << 20;
 /// Largest neural block of a version 1 or 2 frame.
 const MAX_NEURAL_BLOCK_V2: u32 = 1 << 16;
 

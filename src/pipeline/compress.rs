@@ -208,8 +208,11 @@ pub fn compress(
     // Block sizes beyond what the format allows would make unreadable files.
     let max_block = opts.max_block.clamp(1, format::MAX_BLOCK_SIZE as usize);
     let neural_block = opts.neural_block.clamp(1, max_block.min(format::MAX_NEURAL_BLOCK as usize));
-    // (lanes of several streams are for the network's sake: profile 4 has one)
-    let cm = CmParams { streams: if opts.profile == Profile::Hybrid { opts.cm.streams } else { 1 }, ..opts.cm };
+    // Lanes of several streams are for the network's sake (profile 4 has one), and hold at most
+    // MAX_GROUP_BYTES of blocks at once.
+    let fit = format::MAX_GROUP_BYTES as usize / (usize::from(opts.cm.lanes.max(1)) * neural_block);
+    let streams = if opts.profile == Profile::Hybrid { opts.cm.streams.min(fit.clamp(1, 255) as u8) } else { 1 };
+    let cm = CmParams { streams, ..opts.cm };
     let opts = &Options { neural_block, max_block, cm, ..opts.clone() };
     let pool = thread_pool(opts.threads)?;
     // (before any output: parameters a decoder would refuse, or tables that do not fit)
@@ -220,11 +223,14 @@ pub fn compress(
     let network = (opts.profile == Profile::Hybrid).then_some(m);
     let mut stats = Stats::default();
     let mut out = CountingWriter { inner: output, count: 0 };
+    let version = format::version_for(opts.profile, opts.neural_block, opts.cm);
     let header = FrameHeader {
-        version: format::version_for(opts.profile, opts.neural_block, opts.cm),
+        version,
         profile: opts.profile,
         model_id: if opts.profile == Profile::Cm { opts.cm.to_bytes() } else { m.id().0 },
-        block_size: opts.max_block as u32,
+        // (a lane frame's blocks are at most one neural block: version 6's bound on what its
+        // lanes hold at once counts that)
+        block_size: if version >= 6 { opts.neural_block } else { opts.max_block } as u32,
         cm: opts.profile.uses_cm().then_some(opts.cm),
     };
     stats.add_frame(ModelId(header.model_id), opts.profile);

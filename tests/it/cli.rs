@@ -187,14 +187,12 @@ fn every_level_round_trips_with_its_built_in_model() {
         s2s().args(["compress", "-T2", &flag]).arg(&src).assert().success();
         let packed = dir.path().join(format!("l{n}.txt.s2s"));
         // context mixing alone is version 4, with the network version 5 (6 on lanes of several
-        // streams); neural blocks beyond 64 KiB need version 3; the rest stay readable by
-        // version-2 builds
+        // streams); the rest stay readable by version-2 builds
         let version = std::fs::read(&packed).unwrap()[4];
         let expected = match n {
             1 | 2 => 4,
-            4 | 5 => 3,
             3 => 2,
-            6 => 6,
+            4..=6 => 6,
             _ => 5,
         };
         assert_eq!(version, expected, "-{n}");
@@ -202,8 +200,10 @@ fn every_level_round_trips_with_its_built_in_model() {
         let info = String::from_utf8(info).unwrap();
         let (model, profile) = if n <= 2 {
             ("none", "cm")
-        } else if n <= 5 {
+        } else if n == 3 {
             ("small", "mixed")
+        } else if n <= 5 {
+            ("small", "hybrid")
         } else {
             ("default", "hybrid")
         };
