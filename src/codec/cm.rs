@@ -8,8 +8,9 @@
 //! stored, so its statistics cover its share of the whole frame, not one block, and the lanes
 //! can run in parallel in both directions. A lane of several streams (profile 5, format
 //! version 6) codes that many of its blocks at once, so that the network steps them together:
-//! each block on its own stream (slot), with its own cursor (recent bytes, match model), all
-//! sharing the lane's tables and mixers, token by token in a fixed order.
+//! each block on its own stream (slot), with its own cursor (recent bytes, place in the match
+//! model's history), all sharing the lane's tables, mixers and history, token by token in a
+//! fixed order.
 
 use super::coder::{BitCoder, Decoder, Encoder, Replay};
 use super::trie::Trie;
@@ -63,11 +64,6 @@ impl Lane {
             Some(c) => c,
             None => self.predictor.cursor(),
         }
-    }
-
-    /// Number of streams.
-    pub fn streams(&self) -> usize {
-        self.slots.len().max(1)
     }
 
     /// Moves the predictor to stream `slot` (`< streams()`).
