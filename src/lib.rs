@@ -11,11 +11,12 @@
 //! * `predict`: the adaptive models of the block itself, mixed with the network;
 //! * `numeric`: the arithmetic that defines the coded bits (frozen: see its doc);
 //! * `codec`: the symmetric coding loop, segments, latents, the range coder;
+//! * `transform`: reversible transforms of a block's bytes before its predictor sees them;
 //! * [`format`]: the `.s2s` container;
 //! * [`pipeline`]: blocks, batches and threads, both directions;
 //! * `train` (feature `train`): the trainer and its corpus split.
 //!
-//! `engine`, `predict`, `numeric` and `codec` are hidden from the documentation: public only
+//! `engine`, `predict`, `numeric`, `codec` and `transform` are hidden from the documentation: public only
 //! for the benchmarks, fuzz targets and cross-checks.
 
 #![deny(unsafe_code)]
@@ -38,6 +39,8 @@ pub mod predict;
 pub mod tokenizer;
 #[cfg(feature = "train")]
 pub mod train;
+#[doc(hidden)]
+pub mod transform;
 
 pub use codec::latent::LatentSearch;
 pub use error::{Error, Result};

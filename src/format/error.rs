@@ -70,4 +70,6 @@ pub enum FormatError {
     ProfileVersion { profile: &'static str, version: u8 },
     #[error("corrupt input: a {method} block in a {profile} frame")]
     MethodProfile { method: &'static str, profile: &'static str },
+    #[error("corrupt input: a block's line-ending record does not match its bytes")]
+    LineEndings,
 }

@@ -66,7 +66,7 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
         return Err(FormatError::UnsupportedVersion { found: b[4] }.into());
     }
     let (version, profile) = (b[4], Profile::from_u8(b[5])?);
-    if !profile.versions().contains(&version) {
+    if !profile.in_version(version) {
         return Err(FormatError::ProfileVersion { profile: profile.name(), version }.into());
     }
     let extra = hybrid_extra(profile, version);
@@ -119,7 +119,10 @@ mod tests {
     fn context_mixing_frames_are_version_4_with_valid_parameters() {
         let ok = CmParams { table_bits: 22, lanes: 2, streams: 1 }.to_bytes();
         assert!(read_frame_header(&mut &header(4, Profile::Cm, ok)[..]).is_ok());
+        // version 7 (transform records) too, but not versions 5-6
+        assert!(read_frame_header(&mut &header(7, Profile::Cm, ok)[..]).is_ok());
         for b in [
+            header(6, Profile::Cm, ok),
             header(3, Profile::Cm, ok),
             header(4, Profile::Mixed, [0; 16]),
             header(5, Profile::Cm, ok),
@@ -144,6 +147,9 @@ mod tests {
         assert_eq!(b.len(), FRAME_HEADER_LEN + 3);
         let h = read_frame_header(&mut &b[..]).unwrap().unwrap();
         assert_eq!(h.cm, Some(CmParams { table_bits: 20, lanes: 2, streams: 4 }));
+        // as does version 7 (transform records)
+        let b = header(7, Profile::Hybrid, [9; 16]);
+        assert_eq!(read_frame_header(&mut &b[..]).unwrap().unwrap().cm, Some(CmParams { table_bits: 20, lanes: 2, streams: 4 }));
         // (2 lanes x 4 streams of blocks up to 2^20 bytes would hold 8 MiB at once)
         let cm = Some(CmParams { table_bits: 20, lanes: 2, streams: 4 });
         let mut big = Vec::new();

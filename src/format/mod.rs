@@ -22,7 +22,7 @@ pub use reader::{FrameReader, Item};
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"S2S2";
 /// Newest format version this build reads and writes (see [`version_for`]).
-pub const VERSION: u8 = 6;
+pub const VERSION: u8 = 7;
 /// Oldest format version this build still reads (version 1's block CRC covers only the header).
 pub const OLDEST_VERSION: u8 = 1;
 /// Largest block a frame may declare (bounds memory when reading hostile input).
@@ -36,22 +36,23 @@ pub const MAX_GROUP_BYTES: u32 = 2 << 20;
 const MAX_NEURAL_BLOCK_V2: u32 = 1 << 16;
 
 /// The version a frame is written as: the oldest that can hold it, so that older builds read
-/// every file they can (6 for the network with context mixing on lanes of several streams, 5 on
-/// lanes of one, 4 for context mixing alone, 3 for neural blocks beyond 2^16 bytes, else 2).
-pub fn version_for(profile: Profile, neural_block: usize, cm: CmParams) -> u8 {
-    if profile == Profile::Hybrid {
-        if cm.streams > 1 {
-            6
-        } else {
-            5
-        }
-    } else if profile == Profile::Cm {
-        4
+/// every file they can (7 for the context-mixing profiles, whose coded blocks begin with a
+/// transform record; 3 for neural blocks beyond 2^16 bytes, else 2). Versions 4-6 (the
+/// context-mixing profiles before transforms) are read, no longer written.
+pub fn version_for(profile: Profile, neural_block: usize) -> u8 {
+    if profile.uses_cm() {
+        7
     } else if neural_block > MAX_NEURAL_BLOCK_V2 as usize {
         3
     } else {
         2
     }
+}
+
+/// Whether a frame of `version` begins its coded blocks' payloads with a transform record
+/// ([`crate::transform`]).
+pub fn has_transforms(version: u8) -> bool {
+    version >= 7
 }
 
 /// Largest neural block a frame of `version` may hold.

@@ -13,11 +13,11 @@ pub enum Profile {
     /// The adaptive models alone: no network runs.
     Adaptive = 3,
     /// Bitwise context mixing of the bytes (`predict::cm`), no network; statistics span the
-    /// frame (format version 4).
+    /// frame (format version 4; 7 adds transform records).
     Cm = 4,
     /// The network's token probabilities as one input of the bitwise context mixer, tokens coded
     /// as decisions along the vocabulary's byte trie (`codec::trie`); statistics span the frame
-    /// (format version 5; version 6 adds lanes of several streams).
+    /// (format version 5; version 6 adds lanes of several streams, 7 transform records).
     Hybrid = 5,
 }
 
@@ -53,18 +53,23 @@ impl Profile {
         matches!(self, Profile::Neural | Profile::Mixed | Profile::Hybrid)
     }
 
+    /// Whether frames of this profile code a latent per segment (profile 3 codes the empty one).
+    pub fn codes_latents(self) -> bool {
+        matches!(self, Profile::Neural | Profile::Mixed)
+    }
+
     /// Whether frames of this profile code with lanes of the context mixer.
     pub fn uses_cm(self) -> bool {
         matches!(self, Profile::Cm | Profile::Hybrid)
     }
 
-    /// The format versions whose frames may name this profile: each context-mixing profile has
-    /// its own version, so older builds refuse it by version before reading any block.
-    pub fn versions(self) -> std::ops::RangeInclusive<u8> {
+    /// Whether frames of format `version` may name this profile: each context-mixing profile has
+    /// its own versions, so older builds refuse it by version before reading any block.
+    pub fn in_version(self, version: u8) -> bool {
         match self {
-            Profile::Hybrid => 5..=6,
-            Profile::Cm => 4..=4,
-            _ => 1..=3,
+            Profile::Hybrid => matches!(version, 5..=7),
+            Profile::Cm => matches!(version, 4 | 7),
+            _ => matches!(version, 1..=3),
         }
     }
 }

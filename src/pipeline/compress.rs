@@ -1,5 +1,6 @@
 //! Compression: input to one frame.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 
 use rayon::prelude::*;
@@ -14,6 +15,7 @@ use crate::codec::stream::{code_in_lockstep, code_on_lane, BlockStream, SegmentC
 use crate::error::Result;
 use crate::format::{self, BlockHeader, CmParams, EndRecord, FrameHeader, Method, Profile};
 use crate::model::{ModelId, PreparedModel};
+use crate::transform::LineEndings;
 
 /// A block ready to write.
 pub(super) struct Coded {
@@ -149,37 +151,43 @@ fn compress_batch(m: &PreparedModel, buf: &[u8], opts: &Options) -> Result<Vec<C
 
 /// Codes a lane's group of pieces (each with its stream) on the lane, each stored instead (or,
 /// beside the network, zstd'd) where that is smaller: the lane has learned the piece either way,
-/// as the decompressor's lane will. With the network (profile 5), the text pieces (by
-/// [`looks_like_text`], which the decompressor can tell from the bytes of a stored block too) are
-/// coded together token by token under the network's prediction, then the other pieces' bytes
-/// alone, in stream order.
+/// as the decompressor's lane will. Each piece is coded as its line-ending transform leaves it
+/// ([`LineEndings`]; the record leads the payload). With the network (profile 5), the text
+/// pieces (by [`looks_like_text`] of the original bytes, which the decompressor can tell from a
+/// stored block too) are coded together token by token under the network's prediction, then
+/// the other pieces' bytes alone, in stream order.
 pub(super) fn lane_group(lane: &mut Lane, network: Option<&PreparedModel>, pieces: &[(usize, &[u8])]) -> Result<Vec<Coded>> {
-    lane.begin_group(pieces.iter().map(|(slot, p)| (*slot, p.len())));
+    let plans: Vec<Option<LineEndings>> = pieces.iter().map(|(_, p)| LineEndings::plan(p)).collect();
+    let bodies: Vec<Cow<[u8]>> = pieces.iter().zip(&plans).map(|((_, p), plan)| LineEndings::apply(plan.as_ref(), p)).collect();
+    lane.begin_group(pieces.iter().zip(&bodies).map(|((slot, _), b)| (*slot, b.len())));
     let text: Vec<bool> = pieces.iter().map(|(_, p)| network.is_some() && looks_like_text(p)).collect();
-    let coded = |piece: &[u8], method, payload: Vec<u8>, tokens, mismatches, segments| {
-        let crc = crc32fast::hash(piece);
-        let (orig_len, payload_len) = (piece.len() as u32, payload.len() as u32);
+    let coded = |k: usize, method, coded: Vec<u8>, tokens, mismatches, segments| {
+        let piece = pieces[k].1;
+        let mut payload = Vec::with_capacity(coded.len() + 8);
+        LineEndings::write(plans[k].as_ref(), &mut payload);
+        payload.extend_from_slice(&coded);
+        let (orig_len, payload_len, crc) = (piece.len() as u32, payload.len() as u32, crc32fast::hash(piece));
         let header = BlockHeader { method, orig_len, payload_len, crc, tokens, mismatches, latent_tokens: 0 };
         Coded { header, payload, segments }
     };
     let mut out: Vec<Option<Coded>> = pieces.iter().map(|_| None).collect();
     if let Some(m) = network {
+        let text_pieces: Vec<usize> = (0..pieces.len()).filter(|&k| text[k]).collect();
         let mut streams = Vec::new();
-        for (slot, p) in pieces.iter().zip(&text).filter_map(|(p, t)| t.then_some(p)) {
-            let t = m.model().tokenizer.encode(p)?;
+        for &k in &text_pieces {
+            let t = m.model().tokenizer.encode(&bodies[k])?;
             let n = t.len();
-            streams.push(BlockStream::new(t, n, Encoder::default(), Profile::Hybrid).on_lane(*slot));
+            streams.push(BlockStream::new(t, n, Encoder::default(), Profile::Hybrid).on_lane(pieces[k].0));
         }
         code_on_lane(m.engine(), lane, m.trie(), &mut streams)?;
-        let text_pieces = out.iter_mut().zip(pieces).zip(&text).filter_map(|(o, t)| t.then_some(o));
-        for ((o, (_, piece)), s) in text_pieces.zip(streams) {
+        for (k, s) in text_pieces.into_iter().zip(streams) {
             let (mismatches, _, segments) = s.counts();
             let tokens = s.tokens().len() as u32;
-            *o = Some(coded(piece, Method::Neural, s.into_coder().finish(), tokens, mismatches, segments));
+            out[k] = Some(coded(k, Method::Neural, s.into_coder().finish(), tokens, mismatches, segments));
         }
     }
-    for (o, (slot, piece)) in out.iter_mut().zip(pieces).filter(|(o, _)| o.is_none()) {
-        *o = Some(coded(piece, Method::Cm, lane.compress(*slot, piece)?, 0, 0, SegmentCounts::default()));
+    for (k, o) in out.iter_mut().enumerate().filter(|(_, o)| o.is_none()) {
+        *o = Some(coded(k, Method::Cm, lane.compress(pieces[k].0, &bodies[k])?, 0, 0, SegmentCounts::default()));
     }
     Ok(out
         .into_iter()
@@ -223,7 +231,7 @@ pub fn compress(
     let network = (opts.profile == Profile::Hybrid).then_some(m);
     let mut stats = Stats::default();
     let mut out = CountingWriter { inner: output, count: 0 };
-    let version = format::version_for(opts.profile, opts.neural_block, opts.cm);
+    let version = format::version_for(opts.profile, opts.neural_block);
     let header = FrameHeader {
         version,
         profile: opts.profile,

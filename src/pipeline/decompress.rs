@@ -12,9 +12,10 @@ use crate::codec::cm::Lane;
 use crate::codec::coder::{DecodeOrReplay, Decoder};
 use crate::codec::stream::{code_in_lockstep, code_on_lane, BlockStream};
 use crate::error::Result;
-use crate::format::{BlockHeader, FormatError, FrameReader, Item, Method, Profile, Region};
+use crate::format::{has_transforms, BlockHeader, FormatError, FrameReader, Item, Method, Profile, Region};
 use crate::model::{ModelId, ModelResolver, PreparedModel};
 use crate::predict::mixer::COMPONENTS;
+use crate::transform::LineEndings;
 
 /// How a frame's blocks are decoded.
 #[derive(Clone, Copy)]
@@ -24,6 +25,8 @@ struct FrameDecode<'a> {
     profile: Profile,
     /// Measure what each mixture component saved.
     analyse: bool,
+    /// Coded blocks begin with a transform record (format version 7).
+    transforms: bool,
 }
 
 /// A decoded block, and what the mixture's components saved on it when analysing.
@@ -83,70 +86,111 @@ fn decode_batch(how: FrameDecode, blocks: &[(BlockHeader, Vec<u8>)], threads: us
 }
 
 /// Decodes a batch of a context-mixing frame's blocks on their lanes (in parallel); `network`:
-/// the frame's model (profile 5).
-fn decode_cm_batch(lanes: &mut Lanes, network: Option<&PreparedModel>, blocks: &[(BlockHeader, Vec<u8>)]) -> Result<Vec<Decoded>> {
-    lanes.run(blocks, |lane, group| decode_lane_group(lane, network, group))
+/// the frame's model (profile 5); `transforms`: whether coded blocks begin with a transform
+/// record (format version 7).
+fn decode_cm_batch(
+    lanes: &mut Lanes,
+    network: Option<&PreparedModel>,
+    transforms: bool,
+    blocks: &[(BlockHeader, Vec<u8>)],
+) -> Result<Vec<Decoded>> {
+    lanes.run(blocks, |lane, group| decode_lane_group(lane, network, transforms, group))
+}
+
+/// A block of a lane's group as its lane sees it: the bytes it learns (known before decoding
+/// for stored and zstd blocks) and their line-ending transform.
+struct LaneBlock<'a> {
+    plan: Option<LineEndings>,
+    /// What the coder reads (coded blocks: the payload after its transform record).
+    coded: &'a [u8],
+    /// Bytes the lane codes.
+    len: usize,
+    /// Stored and zstd blocks: their bytes, and the same transformed where a plan applies.
+    plain: Option<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl<'a> LaneBlock<'a> {
+    fn new(h: &BlockHeader, payload: &'a [u8], transforms: bool) -> Result<Self> {
+        if !matches!(h.method, Method::Cm | Method::Neural) {
+            let data = decode_plain(h, payload)?;
+            let plan = if transforms { LineEndings::plan(&data) } else { None };
+            let body = plan.as_ref().map(|p| LineEndings::apply(Some(p), &data).into_owned());
+            let len = body.as_ref().map_or(data.len(), Vec::len);
+            return Ok(Self { plan, coded: &[], len, plain: Some((data, body)) });
+        }
+        let (plan, coded) = if transforms { LineEndings::read(payload, h.orig_len)? } else { (None, payload) };
+        let len = h.orig_len as usize - plan.as_ref().map_or(0, LineEndings::removed);
+        Ok(Self { plan, coded, len, plain: None })
+    }
+
+    /// The bytes the lane learns from a stored or zstd block.
+    fn learnt(&self) -> Option<&[u8]> {
+        self.plain.as_ref().map(|(data, body)| body.as_deref().unwrap_or(data))
+    }
 }
 
 /// Decodes a lane's group of blocks (each with its stream), as [`super::compress::lane_group`]
 /// coded them. The lane learns each block's bytes whatever its method, the way the compressor's
 /// lane did: a block stored or zstd'd is replayed through the lane as the compressor tried to
-/// code it (text, by [`looks_like_text`], token by token with the network, in lockstep with the
-/// group's coded text).
-fn decode_lane_group(lane: &mut Lane, network: Option<&PreparedModel>, group: &[(usize, &(BlockHeader, Vec<u8>))]) -> Result<Vec<Decoded>> {
-    lane.begin_group(group.iter().map(|(slot, (h, _))| (*slot, h.orig_len as usize)));
-    // plain blocks' bytes first: they decide whether the block joins the text streams
-    let mut data: Vec<Option<Vec<u8>>> = group
-        .iter()
-        .map(|(_, (h, p))| match h.method {
-            Method::Cm | Method::Neural => Ok(None),
-            _ => decode_plain(h, p).map(Some),
-        })
-        .collect::<Result<_>>()?;
+/// code it (transformed, and if text by [`looks_like_text`], token by token with the network,
+/// in lockstep with the group's coded text).
+fn decode_lane_group(
+    lane: &mut Lane,
+    network: Option<&PreparedModel>,
+    transforms: bool,
+    group: &[(usize, &(BlockHeader, Vec<u8>))],
+) -> Result<Vec<Decoded>> {
+    let blocks: Vec<LaneBlock> = group.iter().map(|(_, (h, p))| LaneBlock::new(h, p, transforms)).collect::<Result<_>>()?;
+    lane.begin_group(group.iter().zip(&blocks).map(|((slot, _), b)| (*slot, b.len)));
     let text: Vec<bool> = group
         .iter()
-        .zip(&data)
-        .map(|((_, (h, _)), d)| network.is_some() && (h.method == Method::Neural || d.as_deref().is_some_and(looks_like_text)))
+        .zip(&blocks)
+        .map(|((_, (h, _)), b)| {
+            network.is_some() && (h.method == Method::Neural || b.plain.as_ref().is_some_and(|(d, _)| looks_like_text(d)))
+        })
         .collect();
+    // each coded block's bytes as its coder gives them (before the transform is undone)
+    let mut bodies: Vec<Option<Vec<u8>>> = blocks.iter().map(|_| None).collect();
     if let Some(m) = network {
+        let text_blocks: Vec<usize> = (0..group.len()).filter(|&k| text[k]).collect();
         let mut streams = Vec::new();
-        for (((slot, (h, p)), d), _) in group.iter().zip(&data).zip(&text).filter(|(_, t)| **t) {
-            let s = match d {
+        for &k in &text_blocks {
+            let (b, h) = (&blocks[k], &group[k].1 .0);
+            let s = match b.learnt() {
                 Some(d) => {
                     let t = m.model().tokenizer.encode(d)?;
                     let n = t.len();
                     BlockStream::new(t, n, DecodeOrReplay::Replay, Profile::Hybrid)
                 }
-                None => BlockStream::new(Vec::new(), h.tokens as usize, DecodeOrReplay::Decode(Decoder::new(p)?), Profile::Hybrid),
+                None => BlockStream::new(Vec::new(), h.tokens as usize, DecodeOrReplay::Decode(Decoder::new(b.coded)?), Profile::Hybrid),
             };
-            streams.push(s.on_lane(*slot));
+            streams.push(s.on_lane(group[k].0));
         }
         code_on_lane(m.engine(), lane, m.trie(), &mut streams)?;
-        let mut streams = streams.into_iter();
-        for ((d, _), (_, (h, _))) in data.iter_mut().zip(&text).zip(group).filter(|((_, t), _)| **t) {
-            let s = streams.next().expect("one stream per text block");
-            if d.is_none() {
-                let mut out = Vec::with_capacity(h.orig_len as usize);
+        for (k, s) in text_blocks.into_iter().zip(streams) {
+            if blocks[k].plain.is_none() {
+                let mut out = Vec::with_capacity(blocks[k].len);
                 m.model().tokenizer.decode_into(s.tokens(), &mut out)?;
-                *d = Some(out);
+                bodies[k] = Some(out);
             }
         }
     }
     group
         .iter()
-        .zip(data)
+        .zip(blocks)
+        .zip(bodies)
         .zip(&text)
-        .map(|(((slot, (h, p)), d), is_text)| {
-            let data = match (d, h.method) {
-                (Some(d), _) if *is_text => d,
-                (Some(d), _) => {
-                    lane.learn(*slot, &d);
-                    d
-                }
-                (None, Method::Cm) => lane.decompress(*slot, p, h.orig_len as usize)?,
-                (None, _) => return Err(FormatError::MethodProfile { method: h.method.name(), profile: Profile::Cm.name() }.into()),
+        .map(|((((slot, (h, _)), b), body), is_text)| {
+            if let Some(d) = b.learnt().filter(|_| !is_text) {
+                lane.learn(*slot, d);
+            }
+            let body = match (b.plain, body, h.method) {
+                (Some((data, _)), ..) => return Ok(Decoded { data, saved: None }),
+                (None, Some(body), _) => body,
+                (None, None, Method::Cm) => lane.decompress(*slot, b.coded, b.len)?,
+                (None, None, _) => return Err(FormatError::MethodProfile { method: h.method.name(), profile: Profile::Cm.name() }.into()),
             };
-            Ok(Decoded { data, saved: None })
+            Ok(Decoded { data: LineEndings::restore(b.plan.as_ref(), body)?, saved: None })
         })
         .collect()
 }
@@ -222,7 +266,7 @@ impl Decoding<'_, '_> {
                         None => None,
                     };
                     stats.add_frame(ModelId(h.model_id), h.profile);
-                    let how = FrameDecode { model, profile: h.profile, analyse: self.analyse };
+                    let how = FrameDecode { model, profile: h.profile, analyse: self.analyse, transforms: has_transforms(h.version) };
                     frame = Some(Frame { how, lanes, crc: crc32fast::Hasher::new(), pending: Vec::new(), pending_bytes: 0 });
                 }
                 Item::Block(h, p) => {
@@ -260,7 +304,7 @@ impl Decoding<'_, '_> {
     /// Decodes the frame's pending blocks and writes them out.
     fn flush(&mut self, pool: &rayon::ThreadPool, f: &mut Frame, stats: &mut Stats) -> Result<()> {
         let decoded = match f.lanes.as_mut() {
-            Some(lanes) => pool.install(|| decode_cm_batch(lanes, f.how.model, &f.pending))?,
+            Some(lanes) => pool.install(|| decode_cm_batch(lanes, f.how.model, f.how.transforms, &f.pending))?,
             None => pool.install(|| decode_batch(f.how, &f.pending, self.threads))?,
         };
         verify(&f.pending, &decoded)?;
@@ -331,7 +375,7 @@ mod tests {
             let mut back = Vec::new();
             for g in &groups {
                 let group: Vec<(usize, &(BlockHeader, Vec<u8>))> = g.iter().map(|&k| (k % streams, &blocks[k])).collect();
-                back.extend(decode_lane_group(&mut dec, Some(&m), &group).unwrap().into_iter().map(|d| d.data));
+                back.extend(decode_lane_group(&mut dec, Some(&m), true, &group).unwrap().into_iter().map(|d| d.data));
             }
             assert_eq!(back, [a.clone(), b.clone()], "{streams} streams");
         }

@@ -167,14 +167,24 @@ fn builtin_model_round_trip() {
 }
 
 #[test]
-fn latent_searches_round_trip_and_a_missing_policy_is_refused() {
+fn latent_searches_round_trip_and_a_missing_policy_or_latent_is_refused() {
     let text = "Qwertyuiop zxcvbnm, said Hjalmarsson to Oyelaran-Vukovic in Tbilisi. 1987-03-14\n".repeat(4);
-    let packed =
-        s2s().args(["compress", "-T2", "--latent", "heuristic"]).write_stdin(text.clone()).assert().success().get_output().stdout.clone();
+    let packed = s2s()
+        .args(["compress", "-3", "-T2", "--latent", "heuristic"])
+        .write_stdin(text.clone())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let out = s2s().arg("decompress").write_stdin(packed).assert().success().get_output().stdout.clone();
     assert_eq!(out, text.as_bytes());
-    let err = s2s().args(["compress", "--latent", "policy"]).write_stdin(text).assert().code(1).get_output().stderr.clone();
+    let err = s2s().args(["compress", "-3", "--latent", "policy"]).write_stdin(text.clone()).assert().code(1).get_output().stderr.clone();
     assert!(String::from_utf8_lossy(&err).contains("no latent policy"));
+    // the default level (context mixing with the network) codes no latent: the flag is refused,
+    // not ignored
+    let err = s2s().args(["compress", "--latent", "heuristic"]).write_stdin(text).assert().code(1).get_output().stderr.clone();
+    assert!(String::from_utf8_lossy(&err).contains("the hybrid profile codes no latent"), "{}", String::from_utf8_lossy(&err));
 }
 
 #[test]
@@ -186,16 +196,10 @@ fn every_level_round_trips_with_its_built_in_model() {
         let src = write(&dir, &format!("l{n}.txt"), text.as_bytes());
         s2s().args(["compress", "-T2", &flag]).arg(&src).assert().success();
         let packed = dir.path().join(format!("l{n}.txt.s2s"));
-        // context mixing alone is version 4, with the network version 5 (6 on lanes of several
-        // streams); the rest stay readable by version-2 builds
+        // context mixing (alone or with the network) is version 7; level 3 stays readable by
+        // version-2 builds
         let version = std::fs::read(&packed).unwrap()[4];
-        let expected = match n {
-            1 | 2 => 4,
-            3 => 2,
-            4..=6 => 6,
-            _ => 5,
-        };
-        assert_eq!(version, expected, "-{n}");
+        assert_eq!(version, if n == 3 { 2 } else { 7 }, "-{n}");
         let info = s2s().arg("info").arg(&packed).assert().success().get_output().stdout.clone();
         let info = String::from_utf8(info).unwrap();
         let (model, profile) = if n <= 2 {

@@ -52,6 +52,8 @@ fn edge_cases_round_trip() {
         b"\xff\xfe\x00invalid \xc3( utf8 \xe2\x82".to_vec(),
         text(9000),
         [text(3000), all.repeat(20), text(3000)].concat(),
+        // Windows text (coded with LF endings by the context-mixing profiles), mixed with Unix text
+        [b"a short line\r\n".repeat(300), b"unix\n".repeat(100), b"back\r\n".repeat(200), b"\r\r\n\r".to_vec()].concat(),
     ];
     for data in cases {
         for p in PROFILES {
@@ -150,6 +152,19 @@ fn engine_matches_the_candle_reference() {
     }
 }
 
+/// CRLF lines with rare bare LFs (alone and in runs: rare enough that most blocks of 300 bytes or
+/// more are transformed), lone CRs, CR CR LF.
+fn line_part() -> impl Strategy<Value = &'static [u8]> {
+    prop_oneof![
+        200 => Just(&b"ab\r\n"[..]),
+        1 => Just(&b"\n"[..]),
+        1 => Just(&b"x\n\n\n\n\n\n"[..]),
+        4 => Just(&b"\r"[..]),
+        4 => Just(&b"\r\r\n"[..]),
+        4 => Just(&b" "[..]),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -159,6 +174,15 @@ proptest! {
         let profile = PROFILES[block % PROFILES.len()];
         let packed = pack(c, &data, &with(profile, opts(threads, block, 3)));
         prop_assert_eq!(unpack(c, &packed, 3 - threads), data);
+    }
+
+    #[test]
+    fn line_endings_of_any_mix_round_trip(parts in proptest::collection::vec(line_part(), 0..1500), block in 64usize..2000) {
+        let data = parts.concat();
+        let c = tiny();
+        let profile = [Profile::Cm, Profile::Hybrid][block % 2];
+        let packed = pack(c, &data, &with(profile, opts(2, block, 3)));
+        prop_assert_eq!(unpack(c, &packed, 1), data);
     }
 
     #[test]

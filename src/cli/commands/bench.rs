@@ -49,10 +49,16 @@ impl Matrix {
                 ("policy latent", LatentSearch::Policy),
             ]
             .into_iter()
-            .map(|(name, latent)| (name.to_owned(), Level { latent, ..default }))
+            // (on the highest level whose profile codes latents: the context-mixing ones do not)
+            .map(|(name, latent)| (name.to_owned(), Level { latent, ..latent_level() }))
             .collect(),
         }
     }
+}
+
+/// The highest level whose profile codes latents.
+fn latent_level() -> Level {
+    (1..=9).rev().filter_map(Level::get).find(|l| l.profile.codes_latents()).expect("a level codes latents")
 }
 
 pub fn run(common: &Common, files: &[PathBuf], matrix: Matrix) -> Result<ExitCode> {

@@ -32,6 +32,13 @@ pub fn run(common: &Common, args: &FileArgs, dir: Direction) -> Result<ExitCode>
     let compressor = match dir {
         Direction::Compress => {
             let level = args.tuning.level();
+            // (the context-mixing profiles code no latent: a flag that would do nothing is refused)
+            if level.latent != s2s2s::LatentSearch::Off && !level.profile.codes_latents() {
+                anyhow::bail!(
+                    "--latent: the {} profile codes no latent (only neural and mixed do: e.g. `-3`, or `--profile mixed`)",
+                    level.profile.name()
+                );
+            }
             let m = registry.for_level(&level).map_err(|e| match e {
                 s2s2s::model::ModelError::NoPolicy => {
                     anyhow::anyhow!("--latent policy: the model has no latent policy (train one with `s2s2s train model`)")
