@@ -2,7 +2,8 @@
 //!
 //! Lower levels are faster; higher levels compress more. Levels 1-2 are context mixing alone;
 //! 3 the small network mixed with the block's token models; 4-9 the network within context
-//! mixing (the small one at 4-5; at 4-6 lanes of 8 streams, at 7-9 of one). Larger blocks
+//! mixing (the small one at 4-5; at 4-6 lanes of 8 streams, at 7-9 of one; an input of at most
+//! half a group of blocks goes on one lane with all the streams). Larger blocks
 //! restart the network's context less often but leave fewer blocks to run in parallel. A
 //! decoder needs nothing but the file: the profile, model identity and block lengths are all
 //! recorded in it.

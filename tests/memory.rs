@@ -74,9 +74,9 @@ fn a_large_stream_is_coded_in_bounded_memory() {
         6 << 20,
         Options { threads: 2, profile: Profile::Cm, cm, ..Options::default() },
     );
-    // The network within context mixing (level 6's tables, lanes and streams): the lanes' groups
-    // of 16 blocks are what is in flight, whatever the input size.
-    let cm = CmParams { table_bits: 22, lanes: 2, streams: 8 };
+    // The network within context mixing (level 6's tables, lane and streams): the lane's group
+    // of 16 blocks is what is in flight, whatever the input size.
+    let cm = s2s2s::Level::get(6).unwrap().cm;
     lanes_stay_within_their_tables(&codec, "hybrid", 4 << 20, Options { threads: 2, profile: Profile::Hybrid, cm, ..Options::default() });
 }
 

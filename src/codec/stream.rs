@@ -4,6 +4,8 @@
 //! One loop serves both directions through [`SymbolCoder`], so the encoder and decoder cannot
 //! drift apart. Normative: this loop's order of coding is the format.
 
+use rayon::prelude::*;
+
 use super::cm::Lane;
 use super::coder::{BitCoder, SymbolCoder};
 use super::latent::LATENT_FLAG_PROB;
@@ -28,9 +30,14 @@ pub struct SegmentCounts {
 struct Hybrid {
     /// The lane's stream (slot) it codes on.
     slot: usize,
-    /// The network's own distribution (the stream's `cdf` is its mixture with the block's
-    /// adaptive token models); the lane weighs both.
+    /// The network's own distribution, and its mixture with the block's adaptive token models;
+    /// the lane weighs both.
     raw: Cdf,
+    mixed: Cdf,
+    /// The logits of the last prediction, and the token coded under it that the stream has not
+    /// learnt yet (it learns it in parallel with the other streams, before its next prediction).
+    row: Vec<f32>,
+    coded: Option<u32>,
 }
 
 /// One block's token stream being coded or decoded in lockstep with others.
@@ -82,7 +89,7 @@ impl<C: SymbolCoder + BitCoder> BlockStream<C> {
     /// Codes the tokens on stream `slot` of a context-mixing lane (profile 5, with
     /// [`code_on_lane`]; no latents).
     pub fn on_lane(mut self, slot: usize) -> Self {
-        self.hybrid = Some(Hybrid { slot, raw: Cdf::default() });
+        self.hybrid = Some(Hybrid { slot, raw: Cdf::default(), mixed: Cdf::default(), row: Vec::new(), coded: None });
         self
     }
 
@@ -172,8 +179,17 @@ impl<C: SymbolCoder + BitCoder> BlockStream<C> {
 
     /// Codes the token the step just predicted (`row`: its logits); ends the segment after its
     /// last token.
-    fn code_step(&mut self, row: &[f32], cdf: &mut Cdf, engine: &Engine, lane: &mut Option<OnLane>) -> Result<(), CodingError> {
-        let pos = self.state.as_ref().map_or(0, StreamState::pos);
+    fn code_step(&mut self, row: &[f32], cdf: &mut Cdf, engine: &Engine) -> Result<(), CodingError> {
+        self.predict(row, cdf);
+        let got = self.code_token(self.step_index(), cdf, &mut None)?;
+        self.learn(Some(row), got);
+        self.end_step(engine);
+        Ok(())
+    }
+
+    /// The distributions of the token the step just predicted (`row`: its logits): into `cdf`,
+    /// and on a lane also the network's own.
+    fn predict(&mut self, row: &[f32], cdf: &mut Cdf) {
         match self.mix.as_mut() {
             Some(m) => m.predict(Some(row), row.len(), cdf),
             None => cdf.from_logits(row),
@@ -181,14 +197,52 @@ impl<C: SymbolCoder + BitCoder> BlockStream<C> {
         if let Some(h) = self.hybrid.as_mut() {
             h.raw.from_logits(row);
         }
-        let got = self.code_token(self.seg_start + pos - 1, cdf, lane)?;
-        self.learn(Some(row), got);
-        if pos == self.seg_len {
+    }
+
+    /// [`Self::predict`] on a lane: the mixture and the logits kept with the stream, so that the
+    /// streams of a step predict in parallel before their lane codes them in order.
+    fn predict_on_lane(&mut self, row: &[f32]) {
+        let h = self.hybrid.as_mut().expect("a stream on a lane");
+        let mut mixed = std::mem::take(&mut h.mixed);
+        h.row.clear();
+        h.row.extend_from_slice(row);
+        self.predict(row, &mut mixed);
+        self.hybrid.as_mut().expect("a stream on a lane").mixed = mixed;
+    }
+
+    /// Codes the token [`Self::predict_on_lane`] predicted on the lane; the stream learns it with
+    /// [`Self::learn_on_lane`] before its next prediction.
+    fn code_on_lane(&mut self, lane: &mut Option<OnLane>) -> Result<(), CodingError> {
+        let mixed = self.hybrid.as_mut().map(|h| std::mem::take(&mut h.mixed)).expect("a stream on a lane");
+        let got = self.code_token(self.step_index(), &mixed, lane);
+        let h = self.hybrid.as_mut().expect("a stream on a lane");
+        h.mixed = mixed;
+        h.coded = Some(got?);
+        Ok(())
+    }
+
+    /// Learns the token [`Self::code_on_lane`] coded last, under the logits it was predicted from.
+    fn learn_on_lane(&mut self) {
+        let h = self.hybrid.as_mut().expect("a stream on a lane");
+        if let Some(token) = h.coded.take() {
+            let row = std::mem::take(&mut h.row);
+            self.learn(Some(&row), token);
+            self.hybrid.as_mut().expect("a stream on a lane").row = row;
+        }
+    }
+
+    /// The index of the token the current step predicts.
+    fn step_index(&self) -> usize {
+        self.seg_start + self.state.as_ref().map_or(0, StreamState::pos) - 1
+    }
+
+    /// Ends the segment after its last token.
+    fn end_step(&mut self, engine: &Engine) {
+        if self.state.as_ref().map_or(0, StreamState::pos) == self.seg_len {
             self.segments.exact += u32::from(self.mismatches == self.seg_mismatches);
             self.state = None;
             self.seg_start = next_start(self.seg_start, engine.config().segment);
         }
-        Ok(())
     }
 }
 
@@ -224,7 +278,7 @@ struct OnLane<'a> {
 }
 
 /// Runs the network over several blocks in lockstep, coding (or decoding) every token.
-pub fn code_in_lockstep<C: SymbolCoder + BitCoder>(
+pub fn code_in_lockstep<C: SymbolCoder + BitCoder + Send>(
     engine: &Engine,
     profile: Profile,
     streams: &mut [BlockStream<C>],
@@ -232,25 +286,29 @@ pub fn code_in_lockstep<C: SymbolCoder + BitCoder>(
     if profile == Profile::Adaptive {
         return code_adaptive(engine.config().vocab, streams);
     }
-    lockstep(engine, streams, None)
+    lockstep(engine, streams, None, 1)
 }
 
 /// Runs the network over several blocks of one lane in lockstep (profile 5: each stream made
 /// [`on_lane`](BlockStream::on_lane) with its slot). Each step codes the streams' tokens in the
-/// order of `streams`, so the lane learns them in an order decoding reproduces.
-pub fn code_on_lane<C: SymbolCoder + BitCoder>(
+/// order of `streams`, so the lane learns them in an order decoding reproduces. The network's
+/// rows are split into `parts` stepped in parallel (scheduling only: the bits do not change).
+pub fn code_on_lane<C: SymbolCoder + BitCoder + Send>(
     engine: &Engine,
     lane: &mut Lane,
     trie: &Trie,
     streams: &mut [BlockStream<C>],
+    parts: usize,
 ) -> Result<(), CodingError> {
-    lockstep(engine, streams, Some(OnLane { lane, trie }))
+    lockstep(engine, streams, Some(OnLane { lane, trie }), parts)
 }
 
-fn lockstep<C: SymbolCoder + BitCoder>(
+/// `parts`: how many chunks each network step's rows are split into, stepped in parallel.
+fn lockstep<C: SymbolCoder + BitCoder + Send>(
     engine: &Engine,
     streams: &mut [BlockStream<C>],
     mut lane: Option<OnLane>,
+    parts: usize,
 ) -> Result<(), CodingError> {
     let vocab = engine.config().vocab;
     let mut cdf = Cdf::default();
@@ -264,7 +322,7 @@ fn lockstep<C: SymbolCoder + BitCoder>(
         }
         if !starts.is_empty() {
             let inputs: Vec<(&[u32], &[u32])> = starts.iter().map(|(_, (c, l))| (c.as_slice(), l.as_slice())).collect();
-            for ((i, _), state) in starts.iter().zip(engine.begin_segments(&inputs)) {
+            for ((i, _), state) in starts.iter().zip(engine.begin_segments_split(parts, &inputs)) {
                 streams[*i].state = Some(state);
             }
         }
@@ -273,10 +331,29 @@ fn lockstep<C: SymbolCoder + BitCoder>(
             return Ok(());
         }
         let inputs: Vec<u32> = active.iter().map(|s| s.next_input(engine)).collect();
-        let mut states: Vec<&mut StreamState> = active.iter_mut().filter_map(|s| s.state.as_mut()).collect();
-        engine.step(&mut states, &inputs, &mut logits);
-        for (r, s) in active.iter_mut().enumerate() {
-            s.code_step(&logits[r * vocab..(r + 1) * vocab], &mut cdf, engine, &mut lane)?;
+        if lane.is_some() {
+            // What each stream does alone runs in parallel, one task per chunk of streams: learn
+            // the token it coded last step, step the network's rows, predict (rows never
+            // interact, so the split changes nothing). Then the lane codes the tokens in stream
+            // order.
+            let chunk = active.len().div_ceil(parts.max(1)).max(1);
+            active.par_chunks_mut(chunk).zip(inputs.par_chunks(chunk)).for_each(|(chunk, inputs)| {
+                chunk.iter_mut().for_each(|s| s.learn_on_lane());
+                let mut states: Vec<&mut StreamState> = chunk.iter_mut().filter_map(|s| s.state.as_mut()).collect();
+                let mut logits = Vec::new();
+                engine.step(&mut states, inputs, &mut logits);
+                chunk.iter_mut().zip(logits.chunks(vocab)).for_each(|(s, row)| s.predict_on_lane(row));
+            });
+            for s in active.iter_mut() {
+                s.code_on_lane(&mut lane)?;
+                s.end_step(engine);
+            }
+        } else {
+            let mut states: Vec<&mut StreamState> = active.iter_mut().filter_map(|s| s.state.as_mut()).collect();
+            engine.step(&mut states, &inputs, &mut logits);
+            for (s, row) in active.iter_mut().zip(logits.chunks(vocab)) {
+                s.code_step(row, &mut cdf, engine)?;
+            }
         }
     }
 }

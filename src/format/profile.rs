@@ -115,6 +115,13 @@ impl CmParams {
         Ok(p)
     }
 
+    /// The same streams on one lane (up to the most allowed), with one lane's table: a larger
+    /// one measured slower (more TLB misses) for no gain.
+    pub fn one_lane(self) -> Self {
+        let streams = (u32::from(self.streams) * u32::from(self.lanes)).min(u32::from(*Self::STREAMS.end()));
+        CmParams { lanes: 1, streams: streams as u8, ..self }
+    }
+
     /// Memory the predictors take, in bytes: per lane, the hash table plus ~26 MiB (the match
     /// model's 16 MiB history and 4 MiB index, the mixers' and APMs' weights, profile 5's
     /// end-of-token counters; each further stream's cursor is a few KiB).

@@ -156,7 +156,12 @@ fn compress_batch(m: &PreparedModel, buf: &[u8], opts: &Options) -> Result<Vec<C
 /// pieces (by [`looks_like_text`] of the original bytes, which the decompressor can tell from a
 /// stored block too) are coded together token by token under the network's prediction, then
 /// the other pieces' bytes alone, in stream order.
-pub(super) fn lane_group(lane: &mut Lane, network: Option<&PreparedModel>, pieces: &[(usize, &[u8])]) -> Result<Vec<Coded>> {
+pub(super) fn lane_group(
+    lane: &mut Lane,
+    network: Option<&PreparedModel>,
+    pieces: &[(usize, &[u8])],
+    threads: usize,
+) -> Result<Vec<Coded>> {
     let plans: Vec<Option<LineEndings>> = pieces.iter().map(|(_, p)| LineEndings::plan(p)).collect();
     let bodies: Vec<Cow<[u8]>> = pieces.iter().zip(&plans).map(|((_, p), plan)| LineEndings::apply(plan.as_ref(), p)).collect();
     lane.begin_group(pieces.iter().zip(&bodies).map(|((slot, _), b)| (*slot, b.len())));
@@ -179,7 +184,7 @@ pub(super) fn lane_group(lane: &mut Lane, network: Option<&PreparedModel>, piece
             let n = t.len();
             streams.push(BlockStream::new(t, n, Encoder::default(), Profile::Hybrid).on_lane(pieces[k].0));
         }
-        code_on_lane(m.engine(), lane, m.trie(), &mut streams)?;
+        code_on_lane(m.engine(), lane, m.trie(), &mut streams, threads)?;
         for (k, s) in text_pieces.into_iter().zip(streams) {
             let (mismatches, _, segments) = s.counts();
             let tokens = s.tokens().len() as u32;
@@ -221,6 +226,21 @@ pub fn compress(
     let fit = format::MAX_GROUP_BYTES as usize / (usize::from(opts.cm.lanes.max(1)) * neural_block);
     let streams = if opts.profile == Profile::Hybrid { opts.cm.streams.min(fit.clamp(1, 255) as u8) } else { 1 };
     let cm = CmParams { streams, ..opts.cm };
+    // The batch size shapes block boundaries, so it must not depend on threads or streams.
+    let batch = match opts.profile.uses_cm() {
+        // a block per stream of each lane
+        true => neural_block * usize::from(cm.lanes) * usize::from(cm.streams),
+        false => (neural_block * BATCH_BLOCKS).min(BATCH_BYTES).max(max_block),
+    };
+    let mut buf = Vec::new();
+    Read::take(&mut *input, batch as u64).read_to_end(&mut buf)?;
+    // An input of at most half a group of blocks cannot keep several lanes' streams busy: it is
+    // coded on one lane with all the streams (and the lanes' tables), so that every block learns
+    // from all the others; the network's rows still use every thread.
+    let cm = match opts.profile == Profile::Hybrid && buf.len() <= batch / 2 {
+        true => cm.one_lane(),
+        false => cm,
+    };
     let opts = &Options { neural_block, max_block, cm, ..opts.clone() };
     let pool = thread_pool(opts.threads)?;
     // (before any output: parameters a decoder would refuse, or tables that do not fit)
@@ -243,19 +263,15 @@ pub fn compress(
     };
     stats.add_frame(ModelId(header.model_id), opts.profile);
     format::write_frame_header(&mut out, &header)?;
-    // The batch size shapes block boundaries, so it must not depend on threads or streams.
-    let batch = match &lanes {
-        // a block per stream of each lane
-        Some(lanes) => opts.neural_block * lanes.group(),
-        None => (opts.neural_block * BATCH_BLOCKS).min(BATCH_BYTES).max(opts.max_block),
-    };
     let mut crc = crc32fast::Hasher::new();
-    let mut buf = Vec::new();
     // pieces not yet coded: lanes take whole groups of them
     let mut queue: Vec<Vec<u8>> = Vec::new();
+    let mut first = true;
     loop {
-        buf.clear();
-        Read::take(&mut *input, batch as u64).read_to_end(&mut buf)?;
+        if !std::mem::take(&mut first) {
+            buf.clear();
+            Read::take(&mut *input, batch as u64).read_to_end(&mut buf)?;
+        }
         crc.update(&buf);
         stats.input_bytes += buf.len() as u64;
         let blocks = match lanes.as_mut() {
@@ -263,7 +279,7 @@ pub fn compress(
                 queue.extend(split_pieces(&buf, opts.neural_block).into_iter().map(<[u8]>::to_vec));
                 let take = if buf.is_empty() { queue.len() } else { queue.len() / lanes.group() * lanes.group() };
                 let pieces: Vec<Vec<u8>> = queue.drain(..take).collect();
-                pool.install(|| lanes.run(&pieces, |lane, group| lane_group(lane, network, &slices(group))))?
+                pool.install(|| lanes.run(&pieces, |lane, group, threads| lane_group(lane, network, &slices(group), threads)))?
             }
             None if buf.is_empty() => Vec::new(),
             None => pool.install(|| compress_batch(m, &buf, opts))?,

@@ -94,7 +94,7 @@ fn decode_cm_batch(
     transforms: bool,
     blocks: &[(BlockHeader, Vec<u8>)],
 ) -> Result<Vec<Decoded>> {
-    lanes.run(blocks, |lane, group| decode_lane_group(lane, network, transforms, group))
+    lanes.run(blocks, |lane, group, threads| decode_lane_group(lane, network, transforms, group, threads))
 }
 
 /// A block of a lane's group as its lane sees it: the bytes it learns (known before decoding
@@ -139,6 +139,7 @@ fn decode_lane_group(
     network: Option<&PreparedModel>,
     transforms: bool,
     group: &[(usize, &(BlockHeader, Vec<u8>))],
+    threads: usize,
 ) -> Result<Vec<Decoded>> {
     let blocks: Vec<LaneBlock> = group.iter().map(|(_, (h, p))| LaneBlock::new(h, p, transforms)).collect::<Result<_>>()?;
     lane.begin_group(group.iter().zip(&blocks).map(|((slot, _), b)| (*slot, b.len)));
@@ -166,7 +167,7 @@ fn decode_lane_group(
             };
             streams.push(s.on_lane(group[k].0));
         }
-        code_on_lane(m.engine(), lane, m.trie(), &mut streams)?;
+        code_on_lane(m.engine(), lane, m.trie(), &mut streams, threads)?;
         for (k, s) in text_blocks.into_iter().zip(streams) {
             if blocks[k].plain.is_none() {
                 let mut out = Vec::with_capacity(blocks[k].len);
@@ -366,7 +367,7 @@ mod tests {
             let mut coded = Vec::new();
             for g in &groups {
                 let pieces: Vec<(usize, &[u8])> = g.iter().map(|&k| (k % streams, [&a[..], &b[..]][k])).collect();
-                coded.extend(super::super::compress::lane_group(&mut enc, Some(&m), &pieces).unwrap());
+                coded.extend(super::super::compress::lane_group(&mut enc, Some(&m), &pieces, 2).unwrap());
             }
             assert_eq!(coded[1].header.method, Method::Neural);
             // the decompressor's lane learns `a` from a stored block, and decodes `b`
@@ -375,7 +376,7 @@ mod tests {
             let mut back = Vec::new();
             for g in &groups {
                 let group: Vec<(usize, &(BlockHeader, Vec<u8>))> = g.iter().map(|&k| (k % streams, &blocks[k])).collect();
-                back.extend(decode_lane_group(&mut dec, Some(&m), true, &group).unwrap().into_iter().map(|d| d.data));
+                back.extend(decode_lane_group(&mut dec, Some(&m), true, &group, 1).unwrap().into_iter().map(|d| d.data));
             }
             assert_eq!(back, [a.clone(), b.clone()], "{streams} streams");
         }

@@ -35,13 +35,15 @@ impl Lanes {
     }
 
     /// Runs `f` on each lane with its share of the frame's next blocks `items`, one group of at
-    /// most `streams` at a time, each block with its stream; results in input order.
+    /// most `streams` at a time, each block with its stream, and the threads the lane may split
+    /// the network's rows over (the pool's threads beyond one per lane); results in input order.
     pub(super) fn run<T: Sync, R: Send>(
         &mut self,
         items: &[T],
-        f: impl Fn(&mut Lane, &[(usize, &T)]) -> Result<Vec<R>> + Sync,
+        f: impl Fn(&mut Lane, &[(usize, &T)], usize) -> Result<Vec<R>> + Sync,
     ) -> Result<Vec<R>> {
         let (n, streams, first) = (self.lanes.len(), self.streams, self.dealt);
+        let threads = (rayon::current_num_threads() / n).max(1);
         let per_lane: Vec<Vec<(usize, R)>> = self
             .lanes
             .par_iter_mut()
@@ -53,7 +55,7 @@ impl Lanes {
                 let mut out = Vec::with_capacity(mine.len());
                 for group in mine.chunk_by(|a, b| a.1 / streams == b.1 / streams) {
                     let blocks: Vec<(usize, &T)> = group.iter().map(|&(k, j)| (j % streams, &items[k])).collect();
-                    let results = f(lane, &blocks)?;
+                    let results = f(lane, &blocks, threads)?;
                     out.extend(group.iter().map(|&(k, _)| k).zip(results));
                 }
                 Ok(out)

@@ -242,3 +242,17 @@ fn engine_matches_the_pytorch_trainer() {
         }
     }
 }
+
+#[test]
+fn an_input_of_at_most_half_a_group_goes_on_one_lane_with_all_the_streams() {
+    // (3 lanes x 2 streams of 1000-byte blocks: a group is 6000 bytes)
+    let c = tiny();
+    let o = with(Profile::Hybrid, opts(2, 1000, 4));
+    for (len, lanes, streams) in [(0, 1, 6), (3000, 1, 6), (3001, 3, 2)] {
+        let data = text(len);
+        let packed = pack(c, &data, &o);
+        let cm = s2s2s::format::read_frame_header(&mut &packed[..]).unwrap().unwrap().cm.unwrap();
+        assert_eq!((cm.lanes, cm.streams, cm.table_bits), (lanes, streams, 12), "{len} bytes");
+        assert_eq!(unpack(c, &packed, 2), data);
+    }
+}
