@@ -291,8 +291,9 @@ pub fn code_in_lockstep<C: SymbolCoder + BitCoder + Send>(
 
 /// Runs the network over several blocks of one lane in lockstep (profile 5: each stream made
 /// [`on_lane`](BlockStream::on_lane) with its slot). Each step codes the streams' tokens in the
-/// order of `streams`, so the lane learns them in an order decoding reproduces. The network's
-/// rows are split into `parts` stepped in parallel (scheduling only: the bits do not change).
+/// order of `streams`, so the lane learns them in an order decoding reproduces. What each stream
+/// does alone (its network rows, distributions, token models) runs as `parts` parallel tasks
+/// (scheduling only: the bits do not change).
 pub fn code_on_lane<C: SymbolCoder + BitCoder + Send>(
     engine: &Engine,
     lane: &mut Lane,
@@ -303,7 +304,7 @@ pub fn code_on_lane<C: SymbolCoder + BitCoder + Send>(
     lockstep(engine, streams, Some(OnLane { lane, trie }), parts)
 }
 
-/// `parts`: how many chunks each network step's rows are split into, stepped in parallel.
+/// `parts`: how many parallel tasks a lane's streams are split into for their own work.
 fn lockstep<C: SymbolCoder + BitCoder + Send>(
     engine: &Engine,
     streams: &mut [BlockStream<C>],
