@@ -314,6 +314,8 @@ fn lockstep<C: SymbolCoder + BitCoder + Send>(
     let vocab = engine.config().vocab;
     let mut cdf = Cdf::default();
     let mut logits = Vec::new();
+    // (on a lane: each parallel task's logits, kept from step to step)
+    let mut task_logits: Vec<Vec<f32>> = Vec::new();
     loop {
         let mut starts = Vec::new();
         for (i, s) in streams.iter_mut().enumerate() {
@@ -338,11 +340,12 @@ fn lockstep<C: SymbolCoder + BitCoder + Send>(
             // interact, so the split changes nothing). Then the lane codes the tokens in stream
             // order.
             let chunk = active.len().div_ceil(parts.max(1)).max(1);
-            active.par_chunks_mut(chunk).zip(inputs.par_chunks(chunk)).for_each(|(chunk, inputs)| {
+            task_logits.resize_with(active.len().div_ceil(chunk), Vec::new);
+            let tasks = active.par_chunks_mut(chunk).zip(inputs.par_chunks(chunk)).zip(task_logits.par_iter_mut());
+            tasks.for_each(|((chunk, inputs), logits)| {
                 chunk.iter_mut().for_each(|s| s.learn_on_lane());
                 let mut states: Vec<&mut StreamState> = chunk.iter_mut().filter_map(|s| s.state.as_mut()).collect();
-                let mut logits = Vec::new();
-                engine.step(&mut states, inputs, &mut logits);
+                engine.step(&mut states, inputs, logits);
                 chunk.iter_mut().zip(logits.chunks(vocab)).for_each(|(s, row)| s.predict_on_lane(row));
             });
             for s in active.iter_mut() {
