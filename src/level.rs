@@ -34,7 +34,7 @@ const KIB: usize = 1 << 10;
 
 /// Levels 1 to 9.
 pub const LEVELS: [Level; 9] = [
-    Level { profile: Profile::Cm, model: Builtin::Small, block: 1024 * KIB, cm: CM_SMALL, ..NEURAL },
+    Level { profile: Profile::Cm, model: Builtin::Small, block: 1024 * KIB, cm: CM_FAST, ..NEURAL },
     Level { profile: Profile::Cm, model: Builtin::Small, block: 1024 * KIB, cm: CM_LARGE, ..NEURAL },
     Level { model: Builtin::Small, block: 64 * KIB, ..NEURAL },
     Level { model: Builtin::Small, block: 64 * KIB, ..HYBRID },
@@ -45,15 +45,19 @@ pub const LEVELS: [Level; 9] = [
     Level { block: 256 * KIB, cm: CM_LARGE, ..HYBRID },
 ];
 
-/// The context mixer of levels 1 and 7: 64 MiB of hashed statistics per lane, two lanes (180 MiB).
-const CM_SMALL: CmParams = CmParams { table_bits: 22, lanes: 2, streams: 1 };
+/// The context mixer of level 1: 64 MiB of hashed statistics per lane, two lanes (180 MiB), each
+/// learning only the blocks it codes (the fastest).
+const CM_FAST: CmParams = CmParams { table_bits: 22, lanes: 2, streams: 1, share: false };
+/// The context mixer of level 7: level 1's, but each lane also absorbs the blocks the other
+/// coded, a group behind (a fraction of the network's time).
+const CM_SMALL: CmParams = CmParams { share: true, ..CM_FAST };
 /// The context mixer of levels 4-6: level 7's, but each lane codes 8 blocks at once, so that the
 /// network steps 8 streams together (as level 3 batches its blocks), for ~1.5% more output.
-const CM_STREAMS: CmParams = CmParams { table_bits: 22, lanes: 2, streams: 8 };
+const CM_STREAMS: CmParams = CmParams { streams: 8, ..CM_SMALL };
 /// The context mixer of level 8: 128 MiB per lane, two lanes (308 MiB).
-const CM_MEDIUM: CmParams = CmParams { table_bits: 23, lanes: 2, streams: 1 };
+const CM_MEDIUM: CmParams = CmParams { table_bits: 23, ..CM_SMALL };
 /// The context mixer of levels 2 and 9: 256 MiB per lane, two lanes (564 MiB).
-const CM_LARGE: CmParams = CmParams { table_bits: 24, lanes: 2, streams: 1 };
+const CM_LARGE: CmParams = CmParams { table_bits: 24, ..CM_SMALL };
 
 /// What the network levels share unless they say otherwise: the network mixed with the block's
 /// token models (level 3).

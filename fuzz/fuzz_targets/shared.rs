@@ -39,7 +39,7 @@ pub fn roundtrip(codec: &PreparedModel, input: &[u8]) {
         neural: [NeuralUse::Always, NeuralUse::Auto, NeuralUse::Never][usize::from(layout[0] >> 1) % 3],
         profile: [Profile::Mixed, Profile::Neural, Profile::Adaptive, Profile::Cm, Profile::Hybrid][usize::from(layout[1]) % 5],
         latent: [Search::Off, Search::Heuristic][usize::from(layout[1] >> 7)],
-        cm: CmParams { table_bits: 12, lanes: 1 + (layout[0] >> 6), streams: 1 + (layout[1] >> 5) % 3 },
+        cm: CmParams { table_bits: 12, lanes: 1 + (layout[0] >> 6), streams: 1 + (layout[1] >> 5) % 3, share: layout[1] & 1 == 1 },
     };
     let mut packed = Vec::new();
     s2s2s::compress(codec, &mut &data[..], &mut packed, &opts, &|_| {}).expect("compress");

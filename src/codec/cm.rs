@@ -175,6 +175,21 @@ impl Lane {
         Ok(out)
     }
 
+    /// Learns `data`, a block another lane coded (format version 8: after each group, every
+    /// lane absorbs the others' blocks of the group, in frame order): a region of the match
+    /// model's history after everything given so far, and the hashed contexts' bit histories,
+    /// seen through a fresh cursor ([`Predictor::absorb`]). The streams' own cursors are untouched.
+    pub fn absorb(&mut self, data: &[u8]) {
+        let mut cursor = Cursor::default();
+        cursor.seek(self.seen);
+        self.seen += data.len();
+        let own = self.predictor.swap_cursor(cursor);
+        for &b in data {
+            self.predictor.absorb(b);
+        }
+        self.predictor.swap_cursor(own);
+    }
+
     /// Learns `data` without coding it (stream `slot`'s next block, stored as it is).
     pub fn learn(&mut self, slot: usize, data: &[u8]) {
         self.select(slot);
@@ -203,6 +218,34 @@ mod tests {
         assert_eq!(dec.decompress(0, &pa, a.len()).unwrap(), a);
         dec.learn(0, b);
         assert_eq!(dec.decompress(0, &pc, c.len()).unwrap(), c);
+    }
+
+    #[test]
+    fn a_lane_learns_what_it_absorbs_and_its_streams_carry_on() {
+        // (c repeats b's lines in another order; a is unrelated)
+        let line = |i: u64| format!("{:x} {} {:o}\n", i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40, i * i % 1009, i * 7919);
+        let a: Vec<u8> = (0..2000).flat_map(|i| format!("plain line {i}\n").into_bytes()).collect();
+        let b: Vec<u8> = (0..1000).flat_map(|i| line(i).into_bytes()).collect();
+        let c: Vec<u8> = (0..1000).flat_map(|i| line(i * 7 % 1000).into_bytes()).collect();
+        let (a, b, c) = (&a[..], &b[..], &c[..]);
+        let code = |absorb: bool| {
+            let mut lane = Lane::new(16, false, 2);
+            lane.begin_group([(0, a.len())]);
+            let pa = lane.compress(0, a).unwrap();
+            if absorb {
+                lane.absorb(b);
+            }
+            lane.begin_group([(1, c.len())]);
+            (pa, lane.compress(1, c).unwrap())
+        };
+        let ((pa, pc), (_, alone)) = (code(true), code(false));
+        assert!(pc.len() * 2 < alone.len(), "absorbed statistics pay: {} vs {}", pc.len(), alone.len());
+        let mut dec = Lane::new(16, false, 2);
+        dec.begin_group([(0, a.len())]);
+        assert_eq!(dec.decompress(0, &pa, a.len()).unwrap(), a);
+        dec.absorb(b);
+        dec.begin_group([(1, c.len())]);
+        assert_eq!(dec.decompress(1, &pc, c.len()).unwrap(), c);
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub const FRAME_HEADER_LEN: usize = 4 + 1 + 1 + 16 + 4 + 4;
 fn hybrid_extra(profile: Profile, version: u8) -> usize {
     match (profile, version) {
         (Profile::Hybrid, 5) => 2,
-        (Profile::Hybrid, _) => 3,
+        (Profile::Hybrid, 6 | 7) => 3,
+        (Profile::Hybrid, _) => 4,
         _ => 0,
     }
 }
@@ -54,7 +55,7 @@ pub fn write_frame_header(w: &mut impl Write, h: &FrameHeader) -> Result<()> {
 
 /// Reads a frame header; `Ok(None)` at a clean end of input (between frames).
 pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
-    let mut b = [0u8; FRAME_HEADER_LEN + 3];
+    let mut b = [0u8; FRAME_HEADER_LEN + 4];
     if !read_exact_or_eof(r, &mut b[..4], Region::FrameHeader)? {
         return Ok(None);
     }
@@ -90,6 +91,9 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
         }
         _ => None,
     };
+    if let Some(p) = cm.filter(|p| p.share && version < 8) {
+        return Err(FormatError::CmParams { table_bits: p.table_bits, lanes: p.lanes }.into());
+    }
     if let Some(p) = cm.filter(|p| p.streams > 1) {
         if u64::from(p.lanes) * u64::from(p.streams) * u64::from(block_size) > u64::from(MAX_GROUP_BYTES) {
             return Err(FormatError::CmParams { table_bits: p.table_bits, lanes: p.lanes }.into());
@@ -108,19 +112,30 @@ mod tests {
         let mut b = Vec::new();
         let cm = match profile {
             Profile::Cm => CmParams::from_bytes(&model_id).ok(),
-            Profile::Hybrid => Some(CmParams { table_bits: 20, lanes: 2, streams: if version >= 6 { 4 } else { 1 } }),
+            Profile::Hybrid => Some(hybrid_params(version)),
             _ => None,
         };
         write_frame_header(&mut b, &FrameHeader { version, profile, model_id, block_size: 1 << 16, cm }).unwrap();
         b
     }
 
+    /// The mixer `header` gives a profile-5 frame of `version`: what that version can say.
+    fn hybrid_params(version: u8) -> CmParams {
+        CmParams { table_bits: 20, lanes: 2, streams: if version >= 6 { 4 } else { 1 }, share: version >= 8 }
+    }
+
     #[test]
     fn context_mixing_frames_are_version_4_with_valid_parameters() {
-        let ok = CmParams { table_bits: 22, lanes: 2, streams: 1 }.to_bytes();
+        let ok = CmParams { table_bits: 22, lanes: 2, streams: 1, share: false }.to_bytes();
         assert!(read_frame_header(&mut &header(4, Profile::Cm, ok)[..]).is_ok());
-        // version 7 (transform records) too, but not versions 5-6
+        // version 7 (transform records) and 8 (shared lanes) too, but not versions 5-6
         assert!(read_frame_header(&mut &header(7, Profile::Cm, ok)[..]).is_ok());
+        let shared = CmParams { table_bits: 22, lanes: 2, streams: 1, share: true };
+        assert_eq!(read_frame_header(&mut &header(8, Profile::Cm, shared.to_bytes())[..]).unwrap().unwrap().cm, Some(shared));
+        for v in [4, 7] {
+            let b = header(v, Profile::Cm, shared.to_bytes());
+            assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))), "version {v}");
+        }
         for b in [
             header(6, Profile::Cm, ok),
             header(3, Profile::Cm, ok),
@@ -131,9 +146,12 @@ mod tests {
             assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::ProfileVersion { .. }))));
         }
         for (bits, lanes, streams) in [(11, 2, 1), (25, 2, 1), (22, 0, 1), (22, 9, 1), (22, 2, 2)] {
-            let b = header(4, Profile::Cm, CmParams { table_bits: bits, lanes, streams }.to_bytes());
+            let b = header(4, Profile::Cm, CmParams { table_bits: bits, lanes, streams, share: false }.to_bytes());
             assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))));
         }
+        let mut two = shared.to_bytes();
+        two[3] = 2;
+        assert!(matches!(read_frame_header(&mut &header(8, Profile::Cm, two)[..]), Err(Error::Format(FormatError::CmParams { .. }))));
     }
 
     #[test]
@@ -141,17 +159,20 @@ mod tests {
         let b = header(5, Profile::Hybrid, [9; 16]);
         assert_eq!(b.len(), FRAME_HEADER_LEN + 2);
         let h = read_frame_header(&mut &b[..]).unwrap().unwrap();
-        assert_eq!((h.model_id, h.cm), ([9; 16], Some(CmParams { table_bits: 20, lanes: 2, streams: 1 })));
+        assert_eq!((h.model_id, h.cm), ([9; 16], Some(hybrid_params(5))));
         // version 6 adds the streams per lane
         let b = header(6, Profile::Hybrid, [9; 16]);
         assert_eq!(b.len(), FRAME_HEADER_LEN + 3);
         let h = read_frame_header(&mut &b[..]).unwrap().unwrap();
-        assert_eq!(h.cm, Some(CmParams { table_bits: 20, lanes: 2, streams: 4 }));
-        // as does version 7 (transform records)
+        assert_eq!(h.cm, Some(hybrid_params(6)));
+        // as does version 7 (transform records); version 8 adds whether the lanes share
         let b = header(7, Profile::Hybrid, [9; 16]);
-        assert_eq!(read_frame_header(&mut &b[..]).unwrap().unwrap().cm, Some(CmParams { table_bits: 20, lanes: 2, streams: 4 }));
+        assert_eq!(read_frame_header(&mut &b[..]).unwrap().unwrap().cm, Some(hybrid_params(7)));
+        let b = header(8, Profile::Hybrid, [9; 16]);
+        assert_eq!(b.len(), FRAME_HEADER_LEN + 4);
+        assert_eq!(read_frame_header(&mut &b[..]).unwrap().unwrap().cm, Some(hybrid_params(8)));
         // (2 lanes x 4 streams of blocks up to 2^20 bytes would hold 8 MiB at once)
-        let cm = Some(CmParams { table_bits: 20, lanes: 2, streams: 4 });
+        let cm = Some(hybrid_params(6));
         let mut big = Vec::new();
         write_frame_header(&mut big, &FrameHeader { version: 6, profile: Profile::Hybrid, model_id: [9; 16], block_size: 1 << 20, cm })
             .unwrap();

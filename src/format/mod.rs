@@ -22,7 +22,7 @@ pub use reader::{FrameReader, Item};
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"S2S2";
 /// Newest format version this build reads and writes (see [`version_for`]).
-pub const VERSION: u8 = 7;
+pub const VERSION: u8 = 8;
 /// Oldest format version this build still reads (version 1's block CRC covers only the header).
 pub const OLDEST_VERSION: u8 = 1;
 /// Largest block a frame may declare (bounds memory when reading hostile input).
@@ -36,12 +36,12 @@ pub const MAX_GROUP_BYTES: u32 = 2 << 20;
 const MAX_NEURAL_BLOCK_V2: u32 = 1 << 16;
 
 /// The version a frame is written as: the oldest that can hold it, so that older builds read
-/// every file they can (7 for the context-mixing profiles, whose coded blocks begin with a
-/// transform record; 3 for neural blocks beyond 2^16 bytes, else 2). Versions 4-6 (the
-/// context-mixing profiles before transforms) are read, no longer written.
+/// every file they can (8 for the context-mixing profiles, whose lanes may share what they learn;
+/// 3 for neural blocks beyond 2^16 bytes, else 2). Versions 4-7 (the context-mixing profiles
+/// before transforms, then before shared lanes) are read, no longer written.
 pub fn version_for(profile: Profile, neural_block: usize) -> u8 {
     if profile.uses_cm() {
-        7
+        8
     } else if neural_block > MAX_NEURAL_BLOCK_V2 as usize {
         3
     } else {

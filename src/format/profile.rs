@@ -67,8 +67,8 @@ impl Profile {
     /// its own versions, so older builds refuse it by version before reading any block.
     pub fn in_version(self, version: u8) -> bool {
         match self {
-            Profile::Hybrid => matches!(version, 5..=7),
-            Profile::Cm => matches!(version, 4 | 7),
+            Profile::Hybrid => matches!(version, 5..=8),
+            Profile::Cm => matches!(version, 4 | 7 | 8),
             _ => matches!(version, 1..=3),
         }
     }
@@ -78,7 +78,8 @@ impl Profile {
 /// model identity and a profile-5 frame after its largest block size: byte 0 the log2 of its
 /// hash table's 16-byte buckets, byte 1 the number of lanes (independent predictors, dealt
 /// blocks round-robin), byte 2 (format version 6, else 0) the streams of each lane (blocks it
-/// codes at once); in profile 4 the other 14 bytes zero.
+/// codes at once), byte 3 (format version 8, else 0) 1 where the lanes share what they learn;
+/// in profile 4 the other 12 bytes zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CmParams {
     pub table_bits: u8,
@@ -86,6 +87,10 @@ pub struct CmParams {
     /// Blocks a lane codes at once (profile 5: the network steps them together); 1 before
     /// format version 6.
     pub streams: u8,
+    /// Whether each lane absorbs the blocks the others coded, a group behind (format version 8;
+    /// [`crate::codec::cm::Lane::absorb`]): the statistics of every lane then span the whole
+    /// input but the group in progress, at the cost of learning it all in each lane.
+    pub share: bool,
 }
 
 impl CmParams {
@@ -102,14 +107,15 @@ impl CmParams {
         b[0] = self.table_bits;
         b[1] = self.lanes;
         b[2] = if self.streams > 1 { self.streams } else { 0 };
+        b[3] = u8::from(self.share);
         b
     }
 
     /// The parameters stored as `b`, if they are in range.
     pub fn from_bytes(b: &[u8; 16]) -> Result<Self, FormatError> {
-        let p = CmParams { table_bits: b[0], lanes: b[1], streams: b[2].max(1) };
+        let p = CmParams { table_bits: b[0], lanes: b[1], streams: b[2].max(1), share: b[3] == 1 };
         let ok = Self::TABLE_BITS.contains(&p.table_bits) && Self::LANES.contains(&p.lanes) && Self::STREAMS.contains(&p.streams);
-        if !ok || b[3..].iter().any(|&x| x != 0) {
+        if !ok || b[3] > 1 || b[4..].iter().any(|&x| x != 0) {
             return Err(FormatError::CmParams { table_bits: b[0], lanes: b[1] });
         }
         Ok(p)
@@ -119,7 +125,7 @@ impl CmParams {
     /// one measured slower (more TLB misses) for no gain.
     pub fn one_lane(self) -> Self {
         let streams = (u32::from(self.streams) * u32::from(self.lanes)).min(u32::from(*Self::STREAMS.end()));
-        CmParams { lanes: 1, streams: streams as u8, ..self }
+        CmParams { lanes: 1, streams: streams as u8, share: false, ..self }
     }
 
     /// Memory the predictors take, in bytes: per lane, the hash table plus ~26 MiB (the match

@@ -243,15 +243,18 @@ pub fn compress(
     };
     let opts = &Options { neural_block, max_block, cm, ..opts.clone() };
     let pool = thread_pool(opts.threads)?;
+    let version = format::version_for(opts.profile, opts.neural_block);
     // (before any output: parameters a decoder would refuse, or tables that do not fit)
     let mut lanes = match opts.profile.uses_cm() {
-        true => Some(Lanes::new(CmParams::from_bytes(&opts.cm.to_bytes())?, opts.profile == Profile::Hybrid)?),
+        true => {
+            let p = CmParams::from_bytes(&opts.cm.to_bytes())?;
+            Some(Lanes::new(p, opts.profile == Profile::Hybrid)?)
+        }
         false => None,
     };
     let network = (opts.profile == Profile::Hybrid).then_some(m);
     let mut stats = Stats::default();
     let mut out = CountingWriter { inner: output, count: 0 };
-    let version = format::version_for(opts.profile, opts.neural_block);
     let header = FrameHeader {
         version,
         profile: opts.profile,
@@ -279,7 +282,7 @@ pub fn compress(
                 queue.extend(split_pieces(&buf, opts.neural_block).into_iter().map(<[u8]>::to_vec));
                 let take = if buf.is_empty() { queue.len() } else { queue.len() / lanes.group() * lanes.group() };
                 let pieces: Vec<Vec<u8>> = queue.drain(..take).collect();
-                pool.install(|| lanes.run(&pieces, |lane, group, threads| lane_group(lane, network, &slices(group), threads)))?
+                pool.install(|| lanes.run(&pieces, |lane, group, threads| lane_group(lane, network, &slices(group), threads), |p, _| p))?
             }
             None if buf.is_empty() => Vec::new(),
             None => pool.install(|| compress_batch(m, &buf, opts))?,

@@ -94,7 +94,7 @@ fn decode_cm_batch(
     transforms: bool,
     blocks: &[(BlockHeader, Vec<u8>)],
 ) -> Result<Vec<Decoded>> {
-    lanes.run(blocks, |lane, group, threads| decode_lane_group(lane, network, transforms, group, threads))
+    lanes.run(blocks, |lane, group, threads| decode_lane_group(lane, network, transforms, group, threads), |_, d| &d.data)
 }
 
 /// A block of a lane's group as its lane sees it: the bytes it learns (known before decoding

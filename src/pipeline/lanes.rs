@@ -10,12 +10,18 @@ use rayon::prelude::*;
 use crate::codec::cm::Lane;
 use crate::error::{Error, Result};
 use crate::format::CmParams;
+use crate::transform::LineEndings;
 
 /// A frame's lanes and how many blocks they have been dealt.
 pub(super) struct Lanes {
     lanes: Vec<Lane>,
     streams: usize,
     dealt: usize,
+    /// Whether each lane absorbs the other lanes' blocks of each group (format version 8).
+    share: bool,
+    /// Where the lanes share: the last group's blocks as coded, and the lane each was dealt to,
+    /// which the others absorb before their next group.
+    last_group: Vec<(usize, Vec<u8>)>,
 }
 
 impl Lanes {
@@ -26,7 +32,7 @@ impl Lanes {
         fits(p.memory(), available_memory())?;
         let streams = usize::from(p.streams);
         let lanes = (0..p.lanes).map(|_| Lane::new(u32::from(p.table_bits), network, streams)).collect();
-        Ok(Self { lanes, streams, dealt: 0 })
+        Ok(Self { lanes, streams, dealt: 0, share: p.share && p.lanes > 1, last_group: Vec::new() })
     }
 
     /// Blocks the lanes take at once: callers hand over whole groups (but the frame's last).
@@ -34,31 +40,60 @@ impl Lanes {
         self.lanes.len() * self.streams
     }
 
-    /// Runs `f` on each lane with its share of the frame's next blocks `items`, one group of at
-    /// most `streams` at a time, each block with its stream, and the threads the lane may split
-    /// the network's rows over (the pool's threads beyond one per lane); results in input order.
+    /// Runs `f` on each lane with its share of each group of the frame's next blocks `items`
+    /// (at most `streams` blocks, each with its stream), and the threads the lane may split the
+    /// network's rows over (the pool's threads beyond one per lane); results in input order.
+    /// Where the lanes share, each first absorbs the previous group's blocks dealt to the others,
+    /// in frame order, as they were coded (`original`: a block's bytes, from its item or its
+    /// result; the lanes apply the line-ending transform its plan gives), so that a lane's
+    /// statistics cover the whole frame but the group in progress.
     pub(super) fn run<T: Sync, R: Send>(
         &mut self,
         items: &[T],
         f: impl Fn(&mut Lane, &[(usize, &T)], usize) -> Result<Vec<R>> + Sync,
+        original: impl for<'a> Fn(&'a T, &'a R) -> &'a [u8],
+    ) -> Result<Vec<R>> {
+        let mut out = Vec::with_capacity(items.len());
+        for group in items.chunks(self.group()) {
+            let first = self.dealt;
+            let results = self.run_group(group, &f)?;
+            if self.share {
+                let n = self.lanes.len();
+                self.last_group = (group.iter().zip(&results).enumerate())
+                    .map(|(k, (t, r))| {
+                        let data = original(t, r);
+                        ((first + k) % n, LineEndings::apply(LineEndings::plan(data).as_ref(), data).into_owned())
+                    })
+                    .collect();
+            }
+            out.extend(results);
+        }
+        Ok(out)
+    }
+
+    /// [`run`](Self::run) on one group: each lane codes its blocks of it, the lanes in parallel.
+    fn run_group<T: Sync, R: Send>(
+        &mut self,
+        items: &[T],
+        f: &(impl Fn(&mut Lane, &[(usize, &T)], usize) -> Result<Vec<R>> + Sync),
     ) -> Result<Vec<R>> {
         let (n, streams, first) = (self.lanes.len(), self.streams, self.dealt);
         let threads = (rayon::current_num_threads() / n).max(1);
+        let last_group = &self.last_group;
         let per_lane: Vec<Vec<(usize, R)>> = self
             .lanes
             .par_iter_mut()
             .enumerate()
             .map(|(lane_no, lane)| {
+                for (_, body) in last_group.iter().filter(|(dealt_to, _)| *dealt_to != lane_no) {
+                    lane.absorb(body);
+                }
                 // (this lane's blocks: frame index i, its j-th, on stream j mod streams)
                 let mine: Vec<(usize, usize)> =
                     (0..items.len()).filter(|k| (first + k) % n == lane_no).map(|k| (k, (first + k) / n)).collect();
-                let mut out = Vec::with_capacity(mine.len());
-                for group in mine.chunk_by(|a, b| a.1 / streams == b.1 / streams) {
-                    let blocks: Vec<(usize, &T)> = group.iter().map(|&(k, j)| (j % streams, &items[k])).collect();
-                    let results = f(lane, &blocks, threads)?;
-                    out.extend(group.iter().map(|&(k, _)| k).zip(results));
-                }
-                Ok(out)
+                let blocks: Vec<(usize, &T)> = mine.iter().map(|&(k, j)| (j % streams, &items[k])).collect();
+                let results = if blocks.is_empty() { Vec::new() } else { f(lane, &blocks, threads)? };
+                Ok(mine.iter().map(|&(k, _)| k).zip(results).collect())
             })
             .collect::<Result<_>>()?;
         self.dealt += items.len();

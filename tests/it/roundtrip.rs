@@ -12,10 +12,11 @@ use s2s2s::{CmParams, Profile};
 
 const PROFILES: [Profile; 5] = [Profile::Mixed, Profile::Neural, Profile::Adaptive, Profile::Cm, Profile::Hybrid];
 
-/// (Context mixing: three lanes, more than the threads, two streams each with the network (a
-/// lane of one is pinned by the golden files), and a small table that fills.)
+/// (Context mixing: three lanes, more than the threads, sharing what they learn, two streams
+/// each with the network (a lane of one is pinned by the golden files), and a small table that
+/// fills.)
 fn opts(threads: usize, neural_block: usize, streams: usize) -> Options {
-    let cm = CmParams { table_bits: 12, lanes: 3, streams: 2 };
+    let cm = CmParams { table_bits: 12, lanes: 3, streams: 2, share: true };
     Options { threads, neural_block, streams_per_thread: streams, max_block: 4096, neural: NeuralUse::Always, cm, ..Options::default() }
 }
 

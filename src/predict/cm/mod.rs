@@ -302,6 +302,28 @@ impl Predictor {
         if coded {
             Counter::update(&mut self.order0[self.cur.c0 as usize], bit, 1023);
         }
+        self.next_bit(bit);
+    }
+
+    /// Learns a byte that another lane coded (format version 8, [`crate::codec::cm::Lane::absorb`]):
+    /// its contexts' bit histories and the match model's history see it; what weighs predictions
+    /// (the state maps, order 0, the mixers and APMs) learns only from bits this lane codes, and
+    /// skipping it makes a byte learnt this way cost a fraction of one coded.
+    pub fn absorb(&mut self, byte: u8) {
+        for k in (0..8).rev() {
+            let bit = u32::from(byte >> k) & 1;
+            let node = self.node();
+            for i in 0..CONTEXTS {
+                let slot = self.table.slot(self.cur.buckets[i] + node);
+                *slot = self.states.next(*slot, bit);
+            }
+            self.cur.matcher.follow(self.cur.bitpos, bit);
+            self.next_bit(bit);
+        }
+    }
+
+    /// Moves the stream past `bit`: at a nibble's or byte's end, its contexts' next buckets.
+    fn next_bit(&mut self, bit: u32) {
         self.cur.c0 = (self.cur.c0 << 1) | bit;
         self.cur.bitpos += 1;
         if self.cur.bitpos == 8 {
