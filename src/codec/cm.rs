@@ -175,8 +175,8 @@ impl Lane {
         Ok(out)
     }
 
-    /// Learns `data`, a block another lane coded (format version 8: after each group, every
-    /// lane absorbs the others' blocks of the group, in frame order): a region of the match
+    /// Learns `data`, a block another lane coded (format version 8: before its next group, a
+    /// lane absorbs the blocks the others coded in the last one, in frame order): a region of the match
     /// model's history after everything given so far, and the hashed contexts' bit histories,
     /// seen through a fresh cursor ([`Predictor::absorb`]). The streams' own cursors are untouched.
     pub fn absorb(&mut self, data: &[u8]) {
