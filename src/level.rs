@@ -2,9 +2,8 @@
 //!
 //! Lower levels are faster; higher levels compress more. Levels 1-2 are context mixing alone;
 //! 3 the small network mixed with the block's token models; 4-9 the network within context
-//! mixing (the small one at 4-5; at 4-6 lanes of 8 streams, at 7-9 of one; an input of at most
-//! half a group of blocks goes on one lane with all the streams). Larger blocks
-//! restart the network's context less often but leave fewer blocks to run in parallel. A
+//! mixing on one lane (the small network at 4-5; 4 blocks at once at 4-6, 2 at 7, 1 at 8-9).
+//! Larger blocks restart the network's context less often. A
 //! decoder needs nothing but the file: the profile, model identity and block lengths are all
 //! recorded in it.
 
@@ -40,39 +39,53 @@ pub const LEVELS: [Level; 9] = [
     Level { model: Builtin::Small, block: 64 * KIB, ..HYBRID },
     Level { model: Builtin::Small, block: 128 * KIB, ..HYBRID },
     Level { block: 64 * KIB, ..HYBRID },
-    Level { block: 64 * KIB, cm: CM_SMALL, ..HYBRID },
+    Level { block: 64 * KIB, cm: CM_TWO_STREAMS, ..HYBRID },
     Level { block: 128 * KIB, cm: CM_MEDIUM, ..HYBRID },
-    Level { block: 256 * KIB, cm: CM_LARGE, ..HYBRID },
+    Level { block: 256 * KIB, cm: CM_ONE_LANE, ..HYBRID },
 ];
 
 /// The context mixer of level 1: 64 MiB of hashed statistics per lane, two lanes (180 MiB), each
 /// learning only the blocks it codes (the fastest).
 const CM_FAST: CmParams = CmParams { table_bits: 22, lanes: 2, streams: 1, share: false };
-/// The context mixer of level 7: level 1's, but each lane also absorbs the blocks the other
-/// coded, a group behind (a fraction of the network's time).
-const CM_SMALL: CmParams = CmParams { share: true, ..CM_FAST };
-/// The context mixer of levels 4-6: level 7's, but each lane codes 8 blocks at once, so that the
-/// network steps 8 streams together (as level 3 batches its blocks), for ~1.5% more output.
-const CM_STREAMS: CmParams = CmParams { streams: 8, ..CM_SMALL };
-/// The context mixer of level 8: 128 MiB per lane, two lanes (308 MiB).
-const CM_MEDIUM: CmParams = CmParams { table_bits: 23, ..CM_SMALL };
-/// The context mixer of level 9: 256 MiB per lane, two lanes (564 MiB).
-const CM_LARGE: CmParams = CmParams { table_bits: 24, ..CM_SMALL };
-/// The context mixer of level 2: one lane of 256 MiB (282 MiB) that learns the whole file. Alone,
-/// the context mixer is bound by memory latency: on this project's 2-core hosts a second lane
-/// bought 7-11% of speed and cost 1.4-3.7% of size, and absorbing the other lane's blocks cost
-/// more time than a single lane.
-const CM_ONE_LANE: CmParams = CmParams { lanes: 1, share: false, ..CM_LARGE };
+/// The context mixer of level 2 (and 9): one lane of 256 MiB (282 MiB) that learns the whole
+/// file. Alone, the context mixer is bound by memory latency: on this project's 2-core hosts a
+/// second lane bought 7-11% of speed and cost 1.4-3.7% of size, and absorbing the other lane's
+/// blocks cost more time than a single lane.
+const CM_ONE_LANE: CmParams = CmParams { table_bits: 24, lanes: 1, ..CM_FAST };
+/// The context mixer of levels 4-6: one lane of 64 MiB (90 MiB) that codes 4 blocks at once, so
+/// that one network step serves 4 tokens; the network's rows run on every core. Every block in
+/// progress starts from statistics that have not seen the others in progress, and blocks on
+/// another lane are seen a group late if at all, so fewer blocks at once and fewer lanes compress
+/// more: on held-out code and docs that change kind every 100-300 kB, this is 5.7% smaller at
+/// level 6 than two lanes of 8 blocks each (the first format version 8 levels), at the same speed,
+/// and 2.4% smaller than two lanes of 2 that share; one lane of 2 is 1.4% smaller again and 1.2x
+/// slower (level 7).
+const CM_NET: CmParams = CmParams { lanes: 1, streams: 4, ..CM_FAST };
+/// The context mixer of level 7: level 6's, 2 blocks at once.
+const CM_TWO_STREAMS: CmParams = CmParams { streams: 2, ..CM_NET };
+/// The context mixer of level 8: one lane of 128 MiB (154 MiB), one block at a time.
+const CM_MEDIUM: CmParams = CmParams { table_bits: 23, lanes: 1, ..CM_FAST };
 
 /// What the network levels share unless they say otherwise: the network mixed with the block's
 /// token models (level 3).
-const NEURAL: Level =
-    Level { profile: Profile::Mixed, model: Builtin::Default, block: 64 * KIB, latent: LatentSearch::Off, cm: CM_STREAMS };
+const NEURAL: Level = Level { profile: Profile::Mixed, model: Builtin::Default, block: 64 * KIB, latent: LatentSearch::Off, cm: CM_NET };
 
-/// Levels 4-9: the network within the context mixer, whose lanes take blocks in turn (the block
-/// size sets where the network's context restarts and how many blocks a small file gives the
-/// lanes to run in parallel). Smaller than `NEURAL`; with one stream per lane, slower.
+/// Levels 4-9: the network within the context mixer (the block size sets where the network's
+/// context restarts). Smaller than `NEURAL`; with fewer streams, slower.
 const HYBRID: Level = Level { profile: Profile::Hybrid, ..NEURAL };
+
+/// Settings that replace a level's ([`Level::with_overrides`]); `None` keeps the level's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Overrides {
+    pub profile: Option<Profile>,
+    /// Neural block size.
+    pub block: Option<usize>,
+    pub latent: Option<LatentSearch>,
+    /// The context mixer's lanes (profiles `Cm` and `Hybrid`).
+    pub lanes: Option<u8>,
+    /// Blocks each lane codes at once (profile `Hybrid`).
+    pub streams: Option<u8>,
+}
 
 /// The level used when none is given.
 pub const DEFAULT_LEVEL: u8 = 6;
@@ -84,17 +97,23 @@ impl Level {
     }
 
     /// This level with any of its settings replaced.
-    pub fn with_overrides(self, profile: Option<Profile>, block: Option<usize>, latent: Option<LatentSearch>) -> Level {
+    pub fn with_overrides(self, o: Overrides) -> Level {
         // a level that switches to context mixing takes level 1's blocks and tables (its own are
         // sized for the network)
-        let base = match profile {
+        let base = match o.profile {
             Some(Profile::Cm) if self.profile != Profile::Cm => LEVELS[0],
             _ => self,
         };
+        // lanes added to a one-lane level share what they learn (level 1's two do not: they are
+        // for speed alone)
+        let lanes = o.lanes.unwrap_or(base.cm.lanes);
+        let share = lanes > 1 && (base.cm.share || base.cm.lanes == 1);
+        let cm = CmParams { lanes, streams: o.streams.unwrap_or(base.cm.streams), share, ..base.cm };
         Level {
-            profile: profile.unwrap_or(self.profile),
-            block: block.unwrap_or(base.block),
-            latent: latent.unwrap_or(self.latent),
+            profile: o.profile.unwrap_or(self.profile),
+            block: o.block.unwrap_or(base.block),
+            latent: o.latent.unwrap_or(self.latent),
+            cm,
             ..base
         }
     }
@@ -118,7 +137,8 @@ mod tests {
             assert!(l.block >= 1 << 12 && l.block <= MAX_NEURAL_BLOCK as usize, "level {}", i + 1);
         }
         // the context mixer's memory as the README states it, and within 2 GiB at any level
-        assert_eq!([LEVELS[0].cm.memory() >> 20, LEVELS[1].cm.memory() >> 20, LEVELS[7].cm.memory() >> 20], [180, 282, 308]);
+        let mib: Vec<u64> = LEVELS.iter().map(|l| l.cm.memory() >> 20).collect();
+        assert_eq!((mib[0], mib[1], mib[5], mib[7], mib[8]), (180, 282, 90, 154, 282));
         assert!(LEVELS.iter().all(|l| l.cm.memory() <= 2 << 30));
         // a level never runs a cheaper predictor than the one below it
         let cost =
@@ -129,10 +149,20 @@ mod tests {
     #[test]
     fn switching_a_neural_level_to_context_mixing_takes_level_1s_blocks_and_tables() {
         let six = Level::get(6).unwrap();
-        let cm = six.with_overrides(Some(Profile::Cm), None, None);
+        let cm = six.with_overrides(Overrides { profile: Some(Profile::Cm), ..Overrides::default() });
         assert_eq!((cm.profile, cm.block, cm.cm), (Profile::Cm, LEVELS[0].block, LEVELS[0].cm));
-        assert_eq!(six.with_overrides(Some(Profile::Cm), Some(4096), None).block, 4096);
+        assert_eq!(six.with_overrides(Overrides { profile: Some(Profile::Cm), block: Some(4096), ..Overrides::default() }).block, 4096);
         let two = Level::get(2).unwrap();
-        assert_eq!(two.with_overrides(Some(Profile::Cm), None, None), two);
+        assert_eq!(two.with_overrides(Overrides { profile: Some(Profile::Cm), ..Overrides::default() }), two);
+    }
+
+    #[test]
+    fn lanes_added_to_a_one_lane_level_share() {
+        let six = Level::get(6).unwrap();
+        let more = six.with_overrides(Overrides { lanes: Some(2), streams: Some(8), ..Overrides::default() });
+        assert_eq!((more.cm.lanes, more.cm.streams, more.cm.share, more.block), (2, 8, true, six.block));
+        let one = Level::get(1).unwrap();
+        assert!(!one.with_overrides(Overrides { lanes: Some(3), ..Overrides::default() }).cm.share);
+        assert!(!one.with_overrides(Overrides { lanes: Some(1), ..Overrides::default() }).cm.share);
     }
 }

@@ -120,6 +120,15 @@ pub struct Tuning {
     /// latent policy; each segment keeps a latent only where its exact code length is smaller).
     #[arg(long, value_enum)]
     pub latent: Option<LatentArg>,
+    /// Context-mixing lanes instead of the level's (levels 1-2 and 4-9): blocks are dealt to
+    /// them in turn and they run in parallel; lanes added to a level of one share what they
+    /// learn, a group of blocks late. Fewer lanes compress more.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub lanes: Option<u8>,
+    /// Blocks each lane codes at once instead of the level's (levels 4-9): the network steps
+    /// them together; fewer at once compress more, more can run faster.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub streams: Option<u8>,
 }
 
 /// Latent searches as the command line names them.

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::CommandFactory;
+use s2s2s::level::Overrides;
 use s2s2s::{Level, ModelRegistry};
 
 use args::{Cli, Cmd, Common, FileArgs, Generate, Tuning};
@@ -50,11 +51,13 @@ fn registry(common: &Common) -> Result<ModelRegistry> {
 impl Tuning {
     /// The level's configuration with any explicit overrides.
     fn level(&self) -> Level {
-        Level::get(self.level).expect("clap checks the range").with_overrides(
-            self.profile.map(Into::into),
-            self.block_size,
-            self.latent.map(Into::into),
-        )
+        Level::get(self.level).expect("clap checks the range").with_overrides(Overrides {
+            profile: self.profile.map(Into::into),
+            block: self.block_size,
+            latent: self.latent.map(Into::into),
+            lanes: self.lanes,
+            streams: self.streams,
+        })
     }
 }
 

@@ -222,3 +222,30 @@ fn every_level_round_trips_with_its_built_in_model() {
     s2s().args(["compress", "-c", "--level", "0"]).write_stdin("x").assert().code(2);
     s2s().args(["compress", "-c", "--block-size", "2M"]).write_stdin("x").assert().code(2);
 }
+
+#[test]
+fn lanes_and_streams_replace_the_levels_and_are_recorded() {
+    let dir = TempDir::new().unwrap();
+    let text = "Anarchism is a political philosophy that advocates self-governed societies.\n".repeat(300);
+    // (4 KiB blocks: a group of 2 lanes x 3 streams is 24 KiB, and 22 kB keeps both lanes)
+    // (flags, and the lanes, streams and sharing they give)
+    let cases = [
+        ("-4 --block-size 4K --lanes 2 --streams 3", (2, 3, true)),
+        ("-6 --block-size 4K", (1, 4, false)),
+        ("-1 --lanes 3", (3, 1, false)),
+    ];
+    for (k, (flags, want)) in cases.into_iter().enumerate() {
+        let src = write(&dir, &format!("t{k}.txt"), text.as_bytes());
+        s2s().args(["compress", "-T2"]).args(flags.split(' ')).arg(&src).assert().success();
+        let packed = dir.path().join(format!("t{k}.txt.s2s"));
+        let bytes = std::fs::read(&packed).unwrap();
+        let cm = s2s2s::format::read_frame_header(&mut &bytes[..]).unwrap().unwrap().cm.unwrap();
+        assert_eq!((cm.lanes, cm.streams, cm.share), want, "{flags}");
+        std::fs::remove_file(&src).unwrap();
+        s2s().args(["decompress", "-T1"]).arg(&packed).assert().success();
+        assert_eq!(std::fs::read(&src).unwrap(), text.as_bytes(), "{flags}");
+    }
+    for bad in [["--lanes", "0"], ["--lanes", "9"], ["--streams", "0"], ["--streams", "33"]] {
+        s2s().args(["compress", "-c"]).args(bad).write_stdin("x").assert().code(2);
+    }
+}

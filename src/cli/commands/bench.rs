@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use s2s2s::level::DEFAULT_LEVEL;
+use s2s2s::level::{Overrides, DEFAULT_LEVEL};
 use s2s2s::{LatentSearch, Level, Profile};
 
 use super::super::args::Common;
@@ -40,7 +40,7 @@ impl Matrix {
             Matrix::Default => vec![(default.profile.name().to_owned(), default)],
             Matrix::Profiles => [Profile::Cm, Profile::Neural, Profile::Adaptive, Profile::Mixed, Profile::Hybrid]
                 .iter()
-                .map(|&p| (p.name().to_owned(), default.with_overrides(Some(p), None, None)))
+                .map(|&p| (p.name().to_owned(), default.with_overrides(Overrides { profile: Some(p), ..Overrides::default() })))
                 .collect(),
             Matrix::Levels => (1..=9).map(|n| (format!("-{n}"), Level::get(n).expect("levels 1-9"))).collect(),
             Matrix::Latents => [
