@@ -48,6 +48,17 @@ impl Lane {
         Self { predictor, slots, active: 0, seen: 0, end: TokenEnd::default(), cum: [Vec::new(), Vec::new()] }
     }
 
+    /// From now on, also measures what each component of the predictor saves
+    /// ([`Predictor::analyse`]).
+    pub fn analyse(&mut self) {
+        self.predictor.analyse();
+    }
+
+    /// The bits each component saved since the last call (empty unless analysing).
+    pub fn take_saved(&mut self) -> Vec<(&'static str, f64)> {
+        self.predictor.take_saved()
+    }
+
     /// Starts a group of blocks, `(stream, length)` in group order (a stream at most once): each
     /// block's bytes get the next region of the match model's history. With one stream, the
     /// region of each block starts where the previous one's ended.
@@ -272,6 +283,29 @@ mod tests {
         let mut dec = Decoder::new(&payload).unwrap();
         let back: Vec<u32> = cdfs.iter().map(|[a, b]| lane.code_token(0, &mut dec, &trie, [a, b], 0).unwrap()).collect();
         assert_eq!(back, tokens);
+    }
+
+    #[test]
+    fn analysis_measures_components_without_changing_the_code() {
+        let text: Vec<u8> = (0..2000).flat_map(|i| format!("item {} costs {} coins\n", i * 37 % 101, i % 7).into_bytes()).collect();
+        let plain = Lane::new(16, false, 1).compress(0, &text).unwrap();
+        let mut lane = Lane::new(16, false, 1);
+        assert!(lane.take_saved().is_empty());
+        lane.analyse();
+        assert_eq!(lane.compress(0, &text).unwrap(), plain, "analysing changes no coded bit");
+        let saved = lane.take_saved();
+        let names: Vec<&str> = saved.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["orders 1-2", "orders 3-4", "orders 5-7", "words", "column", "sparse", "order-0", "match", "APMs"]);
+        // lines of one shape: the column context (the byte above) carries them most
+        let most = saved.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+        assert_eq!(most.0, "column", "{saved:?}");
+        assert!(most.1 > 1000.0, "{saved:?}");
+        assert!(saved.iter().all(|(_, b)| b.is_finite() && b.abs() < 8.0 * text.len() as f64), "{saved:?}");
+        // taken, the counts start again
+        assert!(lane.take_saved().iter().all(|(_, b)| *b == 0.0));
+        let mut net = Lane::new(12, true, 1);
+        net.analyse();
+        assert!(net.take_saved().iter().any(|(n, _)| *n == "network"));
     }
 
     #[test]

@@ -263,7 +263,13 @@ impl Decoding<'_, '_> {
                         _ => Some(models.resolve(&ModelId(h.model_id))?),
                     };
                     let lanes = match h.cm {
-                        Some(p) => Some(Lanes::new(p, h.profile == Profile::Hybrid)?),
+                        Some(p) => {
+                            let mut lanes = Lanes::new(p, h.profile == Profile::Hybrid)?;
+                            if self.analyse {
+                                lanes.analyse();
+                            }
+                            Some(lanes)
+                        }
                         None => None,
                     };
                     stats.add_frame(ModelId(h.model_id), h.profile);
@@ -309,13 +315,15 @@ impl Decoding<'_, '_> {
             None => pool.install(|| decode_batch(f.how, &f.pending, self.threads))?,
         };
         verify(&f.pending, &decoded)?;
+        if let Some(lanes) = f.lanes.as_mut() {
+            stats.add_saved(lanes.take_saved());
+        }
         for (d, (h, _)) in decoded.iter().zip(&f.pending) {
             f.crc.update(&d.data);
             stats.output_bytes += d.data.len() as u64;
             stats.add_block(h);
             if let Some(s) = d.saved {
-                let acc = stats.saved_bits.get_or_insert([0.0; COMPONENTS.len()]);
-                acc.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+                stats.add_saved(COMPONENTS.into_iter().zip(s));
             }
             if let Some(w) = self.output.as_mut() {
                 w.write_all(&d.data)?;

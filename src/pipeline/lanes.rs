@@ -35,6 +35,17 @@ impl Lanes {
         Ok(Self { lanes, streams, dealt: 0, share: p.share && p.lanes > 1, last_group: Vec::new() })
     }
 
+    /// From now on, also measures what each component of the predictors saves.
+    pub(super) fn analyse(&mut self) {
+        self.lanes.iter_mut().for_each(Lane::analyse);
+    }
+
+    /// The bits each component saved since the last call, over all lanes (empty unless
+    /// analysing).
+    pub(super) fn take_saved(&mut self) -> Vec<(&'static str, f64)> {
+        self.lanes.iter_mut().flat_map(Lane::take_saved).collect()
+    }
+
     /// Blocks the lanes take at once: callers hand over whole groups (but the frame's last).
     pub(super) fn group(&self) -> usize {
         self.lanes.len() * self.streams

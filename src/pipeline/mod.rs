@@ -18,7 +18,6 @@ use crate::codec::latent::LatentSearch;
 use crate::codec::stream::SegmentCounts;
 use crate::format::{BlockHeader, CmParams, Method, Profile};
 use crate::model::ModelId;
-use crate::predict::mixer::COMPONENTS;
 
 /// Neural blocks stepped together on one thread when decompressing.
 const STREAMS_PER_GROUP: usize = 48;
@@ -116,8 +115,9 @@ pub struct Stats {
     pub model_ids: Vec<ModelId>,
     /// Numeric profiles of the frames, in order of first appearance.
     pub profiles: Vec<Profile>,
-    /// Bits each mixture component saved ([`analyse`] only; indexed like [`COMPONENTS`]).
-    pub saved_bits: Option<[f64; COMPONENTS.len()]>,
+    /// Bits each component of the predictor saved, by name in order of first appearance
+    /// ([`analyse`] only).
+    pub saved_bits: Vec<(&'static str, f64)>,
 }
 
 impl Stats {
@@ -143,6 +143,16 @@ impl Stats {
         self.segments += u64::from(s.all);
         self.latent_segments += u64::from(s.with_latent);
         self.exact_segments += u64::from(s.exact);
+    }
+
+    /// Adds what components saved, by name.
+    fn add_saved(&mut self, saved: impl IntoIterator<Item = (&'static str, f64)>) {
+        for (name, bits) in saved {
+            match self.saved_bits.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, b)) => *b += bits,
+                None => self.saved_bits.push((name, bits)),
+            }
+        }
     }
 
     fn add_frame(&mut self, model: ModelId, profile: Profile) {

@@ -98,6 +98,17 @@ fn profiles_are_recorded_and_components_reported() {
         tiny().args(["decompress", "-c"]).arg(&path).assert().success().stdout(text.clone());
     }
     tiny().args(["compress", "--profile", "fastest"]).write_stdin("x").assert().code(2);
+    // context mixing (levels 1-2) and the network within it (levels 4-9): each model's savings
+    for (level, network) in [("-2", false), ("-4", true)] {
+        let src = write(&dir, &format!("cm{level}.rs"), &text);
+        tiny().args(["compress", level]).arg(&src).assert().success();
+        let out = tiny().args(["info", "--components"]).arg(dir.path().join(format!("cm{level}.rs.s2s"))).assert().success();
+        let out = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        for name in ["orders 1-2", "words", "column", "match", "APMs"] {
+            assert!(out.contains(name), "{level}: {out}");
+        }
+        assert_eq!(out.contains("network"), network, "{level}: {out}");
+    }
 }
 
 use crate::common::{files_in, s2s};

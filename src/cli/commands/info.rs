@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use s2s2s::predict::mixer::COMPONENTS;
 use s2s2s::{pipeline, Builtin, Stats};
 
 use super::super::args::Common;
@@ -59,10 +58,10 @@ pub fn report(name: &str, s: &Stats) -> String {
         s.mismatches,
         100.0 * s.mismatches as f64 / s.tokens.max(1) as f64
     );
-    if let Some(saved) = s.saved_bits {
-        out += "  bits saved by each mixture component (cost of leaving it out):\n";
+    if !s.saved_bits.is_empty() {
+        out += "  bits saved by each component (the extra cost of coding without it):\n";
         let network = s.profiles.iter().any(|p| p.uses_network());
-        for (name, bits) in COMPONENTS.iter().zip(saved) {
+        for (name, bits) in &s.saved_bits {
             if *name != "network" || network {
                 out += &format!("    {name:<10} {:>12.0} bits  ({:.3} bits/byte)\n", bits, bits / s.output_bytes.max(1) as f64);
             }

@@ -25,11 +25,6 @@ impl Mixer {
         Self { inputs, weights: vec![w; inputs * sets], x: vec![0; inputs], added: 0, set: 0, dot: 0, pr: 2048, rate, updates: 0 }
     }
 
-    /// The inputs added so far.
-    pub fn inputs(&self) -> &[i32] {
-        &self.x[..self.added]
-    }
-
     /// Adds the next input (a stretched probability).
     #[inline(always)]
     pub fn add(&mut self, x: i32) {

@@ -152,8 +152,49 @@ pub struct Predictor {
     cur: Cursor,
     matcher: MatchModel,
     order0: Vec<u32>,
-    /// Mixers selected by the match band and partial byte, by the last byte and bit position,
-    /// and the one that combines them (by partial byte).
+    mixing: Mixing,
+    /// When analysing ([`analyse`](Self::analyse)): the same file coded without each component.
+    ablations: Vec<Ablation>,
+    /// The last prediction (kept only when analysing).
+    last_p: u32,
+}
+
+/// The inputs' places: the hashed contexts first, then these.
+const ORDER0: usize = CONTEXTS;
+const MATCH: usize = CONTEXTS + 1;
+/// The network's two inputs (profile 5), before the bias.
+const NETWORK: usize = CONTEXTS + 2;
+
+/// The components `s2s2s info --components` measures: a name, the mixer inputs it removes (see
+/// [`Contexts::hashes`] for the contexts' places), and whether it is the APM stage instead.
+const COMPONENTS: [(&str, &[usize], bool); 10] = [
+    ("orders 1-2", &[0, 1], false),
+    ("orders 3-4", &[2, 3], false),
+    ("orders 5-7", &[8, 4, 9], false),
+    ("words", &[5, 6], false),
+    ("column", &[7], false),
+    ("sparse", &[10, 11], false),
+    ("order-0", &[ORDER0], false),
+    ("match", &[MATCH], false),
+    ("network", &[NETWORK, NETWORK + 1], false),
+    ("APMs", &[], true),
+];
+
+/// What selects the mixing stage's weights and APM rows for one bit.
+struct Selectors {
+    /// The first mixer's set (match band and partial byte), the second's (last byte and bit
+    /// position), the network mixer's (0 without the network's prediction).
+    c0_set: usize,
+    c1_set: usize,
+    net_set: usize,
+    /// The partial byte and the last byte.
+    c0: usize,
+    c1: usize,
+}
+
+/// The mixing stage: two gated mixers (and with the network a third), the one that combines
+/// them, and the APMs that refine the result.
+struct Mixing {
     mixer_c0: Mixer,
     mixer_c1: Mixer,
     final_mixer: Mixer,
@@ -163,13 +204,84 @@ pub struct Predictor {
     net_mixer: Option<Mixer>,
 }
 
+impl Mixing {
+    fn new(inputs: usize, network: bool) -> Self {
+        Self {
+            mixer_c0: Mixer::new(inputs, 256 * 4, 6),
+            mixer_c1: Mixer::new(inputs, 256 * 8, 6),
+            final_mixer: Mixer::new(3 + usize::from(network), 256, 2),
+            apm_order0: Apm::new(256, 7),
+            apm_order1: Apm::new(1 << 16, 7),
+            net_mixer: network.then(|| Mixer::new(inputs, 1 + NET_BANDS * TOKEN_PLACES * 8, 6)),
+        }
+    }
+
+    /// The 12-bit probability of a 1 given the stretched inputs `x`; `apms`: whether the APM
+    /// stage refines it.
+    #[inline(always)]
+    fn p(&mut self, x: &[i32], s: &Selectors, apms: bool) -> u32 {
+        for &v in x {
+            self.mixer_c0.add(v);
+            self.mixer_c1.add(v);
+        }
+        let d = self.mixer_c0.mix(s.c0_set);
+        let d1 = self.mixer_c1.mix(s.c1_set);
+        self.final_mixer.add(d);
+        self.final_mixer.add(d1);
+        if let Some(m) = self.net_mixer.as_mut() {
+            for &v in x {
+                m.add(v);
+            }
+            self.final_mixer.add(m.mix(s.net_set));
+        }
+        self.final_mixer.add(256);
+        let pr_mix = squash(self.final_mixer.mix(s.c0));
+        if !apms {
+            return pr_mix;
+        }
+        let a = self.apm_order0.refine(pr_mix, s.c0);
+        let b = self.apm_order1.refine(pr_mix, s.c0 | s.c1 << 8);
+        ((2 * pr_mix + a + b) / 4).clamp(1, 4095)
+    }
+
+    #[inline(always)]
+    fn update(&mut self, bit: u32) {
+        self.mixer_c0.update(bit);
+        self.mixer_c1.update(bit);
+        if let Some(m) = self.net_mixer.as_mut() {
+            m.update(bit);
+        }
+        self.final_mixer.update(bit);
+        self.apm_order0.update(bit);
+        self.apm_order1.update(bit);
+    }
+}
+
+/// The file coded without one component: its own mixing stage, trained on the same bits with
+/// that component's inputs held at zero (or without the APMs), and the bits it would cost more.
+/// The hashed tables, state maps, match model and order 0 learn from the bytes alone, so all
+/// ablations share them with the real predictor.
+struct Ablation {
+    name: &'static str,
+    inputs: &'static [usize],
+    apms: bool,
+    mixing: Mixing,
+    p: u32,
+    extra_bits: f64,
+}
+
+/// Bits to code `bit` at 12-bit probability `p` of a 1.
+fn cost(p: u32, bit: u32) -> f64 {
+    let q = if bit == 1 { p } else { 4096 - p };
+    12.0 - f64::from(q).log2()
+}
+
 impl Predictor {
     /// A fresh predictor with `2^table_bits` buckets (16 bytes each) for its hashed contexts;
     /// `network`: whether it takes the network's predictions as an input (profile 5); `cursor`:
     /// the stream it starts on.
     pub fn new(table_bits: u32, network: bool, cursor: Cursor) -> Self {
         let states = States::new();
-        let inputs = INPUTS + 2 * usize::from(network);
         let mut p = Self {
             table: HashTable::new(table_bits),
             maps: (0..CONTEXTS).map(|_| StateMap::new(&states)).collect(),
@@ -177,15 +289,36 @@ impl Predictor {
             cur: cursor,
             matcher: MatchModel::default(),
             order0: vec![0; 256],
-            mixer_c0: Mixer::new(inputs, 256 * 4, 6),
-            mixer_c1: Mixer::new(inputs, 256 * 8, 6),
-            final_mixer: Mixer::new(3 + usize::from(network), 256, 2),
-            apm_order0: Apm::new(256, 7),
-            apm_order1: Apm::new(1 << 16, 7),
-            net_mixer: network.then(|| Mixer::new(inputs, 1 + NET_BANDS * TOKEN_PLACES * 8, 6)),
+            mixing: Mixing::new(INPUTS + 2 * usize::from(network), network),
+            ablations: Vec::new(),
+            last_p: 2048,
         };
         p.find_buckets();
         p
+    }
+
+    /// From now on, also measures what each component saves: the same bits are predicted
+    /// without it, by mixers and APMs of its own that learn from them too (about 4x slower).
+    pub fn analyse(&mut self) {
+        let network = self.mixing.net_mixer.is_some();
+        let inputs = INPUTS + 2 * usize::from(network);
+        self.ablations = COMPONENTS
+            .iter()
+            .filter(|(name, ..)| network || *name != "network")
+            .map(|&(name, inputs_out, apms_out)| Ablation {
+                name,
+                inputs: inputs_out,
+                apms: !apms_out,
+                mixing: Mixing::new(inputs, network),
+                p: 2048,
+                extra_bits: 0.0,
+            })
+            .collect();
+    }
+
+    /// The bits each component saved since the last call (empty unless analysing).
+    pub fn take_saved(&mut self) -> Vec<(&'static str, f64)> {
+        self.ablations.iter_mut().map(|a| (a.name, std::mem::take(&mut a.extra_bits))).collect()
     }
 
     /// The stream being coded.
@@ -221,46 +354,52 @@ impl Predictor {
     /// [`update`](Self::update).
     pub fn predict(&mut self, net: Option<NetBit>) -> u32 {
         let node = self.node();
-        for i in 0..CONTEXTS {
-            let s = *self.table.slot(self.cur.buckets[i] + node);
-            self.mixer_c0.add(stretch(self.maps[i].p(s)));
+        let mut x = [0i32; INPUTS + 2];
+        for ((x, map), &bucket) in x.iter_mut().zip(&self.maps).zip(&self.cur.buckets) {
+            *x = stretch(map.p(*self.table.slot(bucket + node)));
         }
-        self.mixer_c0.add(stretch(Counter::p(self.order0[self.cur.c0 as usize])));
-        self.mixer_c0.add(self.matcher.predict(&mut self.cur.matcher, self.cur.bitpos).map_or(0, stretch));
-        let net_st = net.map(|n| n.p.map(stretch));
-        if self.net_mixer.is_some() {
-            let [a, b] = net_st.unwrap_or_default();
-            self.mixer_c0.add(a);
-            self.mixer_c0.add(b);
-        }
-        self.mixer_c0.add(256);
-        let d = self.mixer_c0.mix(self.cur.matcher.band() * 256 + self.cur.c0 as usize);
-        let c1 = (self.cur.contexts.last & 0xff) as usize;
-        for &x in self.mixer_c0.inputs() {
-            self.mixer_c1.add(x);
-        }
-        let d1 = self.mixer_c1.mix(c1 * 8 + self.cur.bitpos as usize);
-        self.final_mixer.add(d);
-        self.final_mixer.add(d1);
-        if let Some(m) = self.net_mixer.as_mut() {
-            for &x in self.mixer_c0.inputs() {
-                m.add(x);
+        x[ORDER0] = stretch(Counter::p(self.order0[self.cur.c0 as usize]));
+        x[MATCH] = self.matcher.predict(&mut self.cur.matcher, self.cur.bitpos).map_or(0, stretch);
+        let mut n = NETWORK;
+        let mut net_set = 0;
+        if self.mixing.net_mixer.is_some() {
+            if let Some(net) = net {
+                let [a, b] = net.p.map(stretch);
+                (x[n], x[n + 1]) = (a, b);
+                // weights by how sure the network is, the byte's place in its token and the bit
+                let band = (b.unsigned_abs() as usize >> 7).min(NET_BANDS - 1);
+                net_set = 1 + (band * TOKEN_PLACES + (net.place as usize).min(TOKEN_PLACES - 1)) * 8 + self.cur.bitpos as usize;
             }
-            // weights by how sure the network is, the byte's place in its token and the bit
-            let set = match (net, net_st) {
-                (Some(n), Some([_, st])) => {
-                    let band = (st.unsigned_abs() as usize >> 7).min(NET_BANDS - 1);
-                    1 + (band * TOKEN_PLACES + (n.place as usize).min(TOKEN_PLACES - 1)) * 8 + self.cur.bitpos as usize
-                }
-                _ => 0,
-            };
-            self.final_mixer.add(m.mix(set));
+            n += 2;
         }
-        self.final_mixer.add(256);
-        let pr_mix = squash(self.final_mixer.mix(self.cur.c0 as usize));
-        let a = self.apm_order0.refine(pr_mix, self.cur.c0 as usize);
-        let b = self.apm_order1.refine(pr_mix, self.cur.c0 as usize | c1 << 8);
-        ((2 * pr_mix + a + b) / 4).clamp(1, 4095)
+        x[n] = 256;
+        let x = &x[..=n];
+        let c0 = self.cur.c0 as usize;
+        let c1 = (self.cur.contexts.last & 0xff) as usize;
+        let sel = Selectors { c0_set: self.cur.matcher.band() * 256 + c0, c1_set: c1 * 8 + self.cur.bitpos as usize, net_set, c0, c1 };
+        let p = self.mixing.p(x, &sel, true);
+        if !self.ablations.is_empty() {
+            self.last_p = p;
+            self.predict_ablations(x, sel);
+        }
+        p
+    }
+
+    /// Each ablation's prediction of the bit [`predict`](Self::predict) just predicted.
+    #[cold]
+    fn predict_ablations(&mut self, x: &[i32], mut sel: Selectors) {
+        let net_set = sel.net_set;
+        for a in &mut self.ablations {
+            let mut without = [0i32; INPUTS + 2];
+            let without = &mut without[..x.len()];
+            without.copy_from_slice(x);
+            for &i in a.inputs {
+                without[i] = 0;
+            }
+            // without the network, its confidence selects nothing either
+            sel.net_set = if a.inputs.contains(&NETWORK) { 0 } else { net_set };
+            a.p = a.mixing.p(without, &sel, a.apms);
+        }
     }
 
     /// The last 8 bytes seen, newest in the low byte.
@@ -270,14 +409,14 @@ impl Predictor {
 
     /// Learns the coded bit (after [`predict`](Self::predict)) and moves to the next.
     pub fn update(&mut self, bit: u32) {
-        self.mixer_c0.update(bit);
-        self.mixer_c1.update(bit);
-        if let Some(m) = self.net_mixer.as_mut() {
-            m.update(bit);
+        self.mixing.update(bit);
+        if !self.ablations.is_empty() {
+            let real = cost(self.last_p, bit);
+            for a in &mut self.ablations {
+                a.extra_bits += cost(a.p, bit) - real;
+                a.mixing.update(bit);
+            }
         }
-        self.final_mixer.update(bit);
-        self.apm_order0.update(bit);
-        self.apm_order1.update(bit);
         self.matcher.update(&mut self.cur.matcher, self.cur.bitpos, bit);
         self.advance(bit, true);
     }
