@@ -4,7 +4,12 @@ fn main() {
     for f in std::env::args().skip(1) {
         let data = std::fs::read(&f).unwrap();
         let t = std::time::Instant::now();
-        let mut p = Predictor::new(std::env::var("TB").ok().and_then(|v| v.parse().ok()).unwrap_or(22), false, Default::default());
+        let mut p = Predictor::new(
+            std::env::var("TB").ok().and_then(|v| v.parse().ok()).unwrap_or(22),
+            s2s2s::format::CmRevision::LATEST,
+            false,
+            Default::default(),
+        );
         let mut bits = 0f64;
         for &c in &data {
             for k in (0..8).rev() {

@@ -10,7 +10,7 @@
 #![forbid(unsafe_code)]
 
 use crate::codec::latent::LatentSearch;
-use crate::format::{CmParams, Profile};
+use crate::format::{CmParams, CmRevision, Profile};
 use crate::model::Builtin;
 use crate::pipeline::Options;
 
@@ -46,7 +46,7 @@ pub const LEVELS: [Level; 9] = [
 
 /// The context mixer of level 1: 64 MiB of hashed statistics per lane, two lanes (180 MiB), each
 /// learning only the blocks it codes (the fastest).
-const CM_FAST: CmParams = CmParams { table_bits: 22, lanes: 2, streams: 1, share: false };
+const CM_FAST: CmParams = CmParams { table_bits: 22, lanes: 2, streams: 1, share: false, revision: CmRevision::LATEST };
 /// The context mixer of level 2 (and 9): one lane of 256 MiB (282 MiB) that learns the whole
 /// file. Alone, the context mixer is bound by memory latency: on this project's 2-core hosts a
 /// second lane bought 7-11% of speed and cost 1.4-3.7% of size, and absorbing the other lane's

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use s2s2s::LatentSearch as Search;
-use s2s2s::{CmParams, Profile};
+use s2s2s::{CmParams, CmRevision, Profile};
 use s2s2s::{Model, NeuralUse, Options, PreparedModel};
 
 /// The tiny fixture model, from the repository root.
@@ -39,7 +39,13 @@ pub fn roundtrip(codec: &PreparedModel, input: &[u8]) {
         neural: [NeuralUse::Always, NeuralUse::Auto, NeuralUse::Never][usize::from(layout[0] >> 1) % 3],
         profile: [Profile::Mixed, Profile::Neural, Profile::Adaptive, Profile::Cm, Profile::Hybrid][usize::from(layout[1]) % 5],
         latent: [Search::Off, Search::Heuristic][usize::from(layout[1] >> 7)],
-        cm: CmParams { table_bits: 12, lanes: 1 + (layout[0] >> 6), streams: 1 + (layout[1] >> 5) % 3, share: layout[1] & 1 == 1 },
+        cm: CmParams {
+            table_bits: 12,
+            lanes: 1 + (layout[0] >> 6),
+            streams: 1 + (layout[1] >> 5) % 3,
+            share: layout[1] & 1 == 1,
+            revision: [CmRevision::First, CmRevision::Second][usize::from(layout[0] >> 4) & 1],
+        },
     };
     let mut packed = Vec::new();
     s2s2s::compress(codec, &mut &data[..], &mut packed, &opts, &|_| {}).expect("compress");

@@ -15,6 +15,7 @@
 use super::coder::{BitCoder, Decoder, Encoder, Replay};
 use super::trie::Trie;
 use super::CodingError;
+use crate::format::CmRevision;
 use crate::numeric::quantize::Cdf;
 use crate::predict::cm::{Cursor, NetBit, Predictor, TokenEnd};
 
@@ -42,9 +43,9 @@ impl Lane {
     /// A fresh lane with `2^table_bits` buckets of hashed statistics and `streams` streams;
     /// `network`: whether it codes tokens under the network's prediction (profile 5) as well as
     /// bytes.
-    pub fn new(table_bits: u32, network: bool, streams: usize) -> Self {
+    pub fn new(table_bits: u32, revision: CmRevision, network: bool, streams: usize) -> Self {
         let slots = if streams > 1 { (0..streams).map(|i| (i > 0).then(Cursor::default)).collect() } else { Vec::new() };
-        let predictor = Predictor::new(table_bits, network, Cursor::default());
+        let predictor = Predictor::new(table_bits, revision, network, Cursor::default());
         Self { predictor, slots, active: 0, seen: 0, end: TokenEnd::default(), cum: [Vec::new(), Vec::new()] }
     }
 
@@ -219,13 +220,13 @@ mod tests {
     fn blocks_round_trip_with_statistics_carried_over() {
         let text: Vec<u8> = (0..3000).flat_map(|i| format!("line {} of the test, value {}\n", i % 97, i * 7 % 13).into_bytes()).collect();
         let (a, b, c) = (&text[..20_000], &text[20_000..40_000], &text[40_000..]);
-        let mut enc = Lane::new(16, false, 1);
+        let mut enc = Lane::new(16, CmRevision::LATEST, false, 1);
         let pa = enc.compress(0, a).unwrap();
         enc.learn(0, b);
         let pc = enc.compress(0, c).unwrap();
-        let fresh = Lane::new(16, false, 1).compress(0, c).unwrap();
+        let fresh = Lane::new(16, CmRevision::LATEST, false, 1).compress(0, c).unwrap();
         assert!(pc.len() * 2 < fresh.len(), "the lane remembers: {} vs {}", pc.len(), fresh.len());
-        let mut dec = Lane::new(16, false, 1);
+        let mut dec = Lane::new(16, CmRevision::LATEST, false, 1);
         assert_eq!(dec.decompress(0, &pa, a.len()).unwrap(), a);
         dec.learn(0, b);
         assert_eq!(dec.decompress(0, &pc, c.len()).unwrap(), c);
@@ -240,7 +241,7 @@ mod tests {
         let c: Vec<u8> = (0..1000).flat_map(|i| line(i * 7 % 1000).into_bytes()).collect();
         let (a, b, c) = (&a[..], &b[..], &c[..]);
         let code = |absorb: bool| {
-            let mut lane = Lane::new(16, false, 2);
+            let mut lane = Lane::new(16, CmRevision::LATEST, false, 2);
             lane.begin_group([(0, a.len())]);
             let pa = lane.compress(0, a).unwrap();
             if absorb {
@@ -251,7 +252,7 @@ mod tests {
         };
         let ((pa, pc), (_, alone)) = (code(true), code(false));
         assert!(pc.len() * 2 < alone.len(), "absorbed statistics pay: {} vs {}", pc.len(), alone.len());
-        let mut dec = Lane::new(16, false, 2);
+        let mut dec = Lane::new(16, CmRevision::LATEST, false, 2);
         dec.begin_group([(0, a.len())]);
         assert_eq!(dec.decompress(0, &pa, a.len()).unwrap(), a);
         dec.absorb(b);
@@ -273,13 +274,13 @@ mod tests {
             })
             .collect();
         let tokens: Vec<u32> = (0..40u32).map(|i| (i * 5 + i / 3) % words.len() as u32).collect();
-        let mut lane = Lane::new(12, true, 1);
+        let mut lane = Lane::new(12, CmRevision::LATEST, true, 1);
         let mut enc = Encoder::default();
         for (t, [a, b]) in tokens.iter().zip(&cdfs) {
             assert_eq!(lane.code_token(0, &mut enc, &trie, [a, b], *t).unwrap(), *t);
         }
         let payload = enc.finish();
-        let mut lane = Lane::new(12, true, 1);
+        let mut lane = Lane::new(12, CmRevision::LATEST, true, 1);
         let mut dec = Decoder::new(&payload).unwrap();
         let back: Vec<u32> = cdfs.iter().map(|[a, b]| lane.code_token(0, &mut dec, &trie, [a, b], 0).unwrap()).collect();
         assert_eq!(back, tokens);
@@ -288,8 +289,8 @@ mod tests {
     #[test]
     fn analysis_measures_components_without_changing_the_code() {
         let text: Vec<u8> = (0..2000).flat_map(|i| format!("item {} costs {} coins\n", i * 37 % 101, i % 7).into_bytes()).collect();
-        let plain = Lane::new(16, false, 1).compress(0, &text).unwrap();
-        let mut lane = Lane::new(16, false, 1);
+        let plain = Lane::new(16, CmRevision::LATEST, false, 1).compress(0, &text).unwrap();
+        let mut lane = Lane::new(16, CmRevision::LATEST, false, 1);
         assert!(lane.take_saved().is_empty());
         lane.analyse();
         assert_eq!(lane.compress(0, &text).unwrap(), plain, "analysing changes no coded bit");
@@ -303,7 +304,7 @@ mod tests {
         assert!(saved.iter().all(|(_, b)| b.is_finite() && b.abs() < 8.0 * text.len() as f64), "{saved:?}");
         // taken, the counts start again
         assert!(lane.take_saved().iter().all(|(_, b)| *b == 0.0));
-        let mut net = Lane::new(12, true, 1);
+        let mut net = Lane::new(12, CmRevision::LATEST, true, 1);
         net.analyse();
         assert!(net.take_saved().iter().any(|(n, _)| *n == "network"));
     }
@@ -311,9 +312,9 @@ mod tests {
     #[test]
     fn damaged_payloads_fail_or_differ() {
         let data = b"abcabcabcabcabd".repeat(50);
-        let mut p = Lane::new(12, false, 1).compress(0, &data).unwrap();
+        let mut p = Lane::new(12, CmRevision::LATEST, false, 1).compress(0, &data).unwrap();
         p[5] ^= 0x40;
-        if let Ok(out) = Lane::new(12, false, 1).decompress(0, &p, data.len()) {
+        if let Ok(out) = Lane::new(12, CmRevision::LATEST, false, 1).decompress(0, &p, data.len()) {
             assert_ne!(out, data);
         }
     }

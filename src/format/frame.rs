@@ -4,18 +4,20 @@
 use std::io::{Read, Write};
 
 use super::bytes::{check, read_exact, read_exact_or_eof, u32_at};
-use super::{CmParams, FormatError, Profile, Region, MAGIC, MAX_BLOCK_SIZE, MAX_GROUP_BYTES, OLDEST_VERSION, VERSION};
+use super::{CmParams, CmRevision, FormatError, Profile, Region, MAGIC, MAX_BLOCK_SIZE, MAX_GROUP_BYTES, OLDEST_VERSION, VERSION};
 use crate::error::Result;
 
 /// Bytes of a frame header: magic, version, profile, model identity, block size, CRC.
 pub const FRAME_HEADER_LEN: usize = 4 + 1 + 1 + 16 + 4 + 4;
 /// Bytes a profile-5 frame header adds before its CRC: the context mixer's parameters (table
-/// bits and lanes; format version 6 also streams per lane).
+/// bits and lanes; format version 6 also streams per lane, 8 whether the lanes share, 9 the
+/// predictor's revision).
 fn hybrid_extra(profile: Profile, version: u8) -> usize {
     match (profile, version) {
         (Profile::Hybrid, 5) => 2,
         (Profile::Hybrid, 6 | 7) => 3,
-        (Profile::Hybrid, _) => 4,
+        (Profile::Hybrid, 8) => 4,
+        (Profile::Hybrid, _) => 5,
         _ => 0,
     }
 }
@@ -55,7 +57,7 @@ pub fn write_frame_header(w: &mut impl Write, h: &FrameHeader) -> Result<()> {
 
 /// Reads a frame header; `Ok(None)` at a clean end of input (between frames).
 pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
-    let mut b = [0u8; FRAME_HEADER_LEN + 4];
+    let mut b = [0u8; FRAME_HEADER_LEN + 5];
     if !read_exact_or_eof(r, &mut b[..4], Region::FrameHeader)? {
         return Ok(None);
     }
@@ -91,7 +93,7 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
         }
         _ => None,
     };
-    if let Some(p) = cm.filter(|p| p.share && version < 8) {
+    if let Some(p) = cm.filter(|p| (p.share && version < 8) || (p.revision != CmRevision::First && version < 9)) {
         return Err(FormatError::CmParams { table_bits: p.table_bits, lanes: p.lanes }.into());
     }
     if let Some(p) = cm.filter(|p| p.streams > 1) {
@@ -121,16 +123,17 @@ mod tests {
 
     /// The mixer `header` gives a profile-5 frame of `version`: what that version can say.
     fn hybrid_params(version: u8) -> CmParams {
-        CmParams { table_bits: 20, lanes: 2, streams: if version >= 6 { 4 } else { 1 }, share: version >= 8 }
+        let revision = if version >= 9 { CmRevision::Second } else { CmRevision::First };
+        CmParams { table_bits: 20, lanes: 2, streams: if version >= 6 { 4 } else { 1 }, share: version >= 8, revision }
     }
 
     #[test]
     fn context_mixing_frames_are_version_4_with_valid_parameters() {
-        let ok = CmParams { table_bits: 22, lanes: 2, streams: 1, share: false }.to_bytes();
+        let ok = CmParams { table_bits: 22, lanes: 2, streams: 1, share: false, revision: CmRevision::First }.to_bytes();
         assert!(read_frame_header(&mut &header(4, Profile::Cm, ok)[..]).is_ok());
         // version 7 (transform records) and 8 (shared lanes) too, but not versions 5-6
         assert!(read_frame_header(&mut &header(7, Profile::Cm, ok)[..]).is_ok());
-        let shared = CmParams { table_bits: 22, lanes: 2, streams: 1, share: true };
+        let shared = CmParams { table_bits: 22, lanes: 2, streams: 1, share: true, revision: CmRevision::First };
         assert_eq!(read_frame_header(&mut &header(8, Profile::Cm, shared.to_bytes())[..]).unwrap().unwrap().cm, Some(shared));
         for v in [4, 7] {
             let b = header(v, Profile::Cm, shared.to_bytes());
@@ -146,12 +149,21 @@ mod tests {
             assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::ProfileVersion { .. }))));
         }
         for (bits, lanes, streams) in [(11, 2, 1), (25, 2, 1), (22, 0, 1), (22, 9, 1), (22, 2, 2)] {
-            let b = header(4, Profile::Cm, CmParams { table_bits: bits, lanes, streams, share: false }.to_bytes());
+            let b =
+                header(4, Profile::Cm, CmParams { table_bits: bits, lanes, streams, share: false, revision: CmRevision::First }.to_bytes());
             assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))));
         }
         let mut two = shared.to_bytes();
         two[3] = 2;
         assert!(matches!(read_frame_header(&mut &header(8, Profile::Cm, two)[..]), Err(Error::Format(FormatError::CmParams { .. }))));
+        // version 9: the predictor's second revision, which older versions cannot name
+        let second = CmParams { revision: CmRevision::Second, ..shared };
+        assert_eq!(read_frame_header(&mut &header(9, Profile::Cm, second.to_bytes())[..]).unwrap().unwrap().cm, Some(second));
+        let b = header(8, Profile::Cm, second.to_bytes());
+        assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))));
+        let mut third = second.to_bytes();
+        third[4] = 2;
+        assert!(matches!(read_frame_header(&mut &header(9, Profile::Cm, third)[..]), Err(Error::Format(FormatError::CmParams { .. }))));
     }
 
     #[test]
@@ -171,6 +183,10 @@ mod tests {
         let b = header(8, Profile::Hybrid, [9; 16]);
         assert_eq!(b.len(), FRAME_HEADER_LEN + 4);
         assert_eq!(read_frame_header(&mut &b[..]).unwrap().unwrap().cm, Some(hybrid_params(8)));
+        // version 9 the predictor's revision
+        let b = header(9, Profile::Hybrid, [9; 16]);
+        assert_eq!(b.len(), FRAME_HEADER_LEN + 5);
+        assert_eq!(read_frame_header(&mut &b[..]).unwrap().unwrap().cm, Some(hybrid_params(9)));
         // (2 lanes x 4 streams of blocks up to 2^20 bytes would hold 8 MiB at once)
         let cm = Some(hybrid_params(6));
         let mut big = Vec::new();

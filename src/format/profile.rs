@@ -67,8 +67,8 @@ impl Profile {
     /// its own versions, so older builds refuse it by version before reading any block.
     pub fn in_version(self, version: u8) -> bool {
         match self {
-            Profile::Hybrid => matches!(version, 5..=8),
-            Profile::Cm => matches!(version, 4 | 7 | 8),
+            Profile::Hybrid => matches!(version, 5..=9),
+            Profile::Cm => matches!(version, 4 | 7..=9),
             _ => matches!(version, 1..=3),
         }
     }
@@ -78,8 +78,8 @@ impl Profile {
 /// model identity and a profile-5 frame after its largest block size: byte 0 the log2 of its
 /// hash table's 16-byte buckets, byte 1 the number of lanes (independent predictors, dealt
 /// blocks round-robin), byte 2 (format version 6, else 0) the streams of each lane (blocks it
-/// codes at once), byte 3 (format version 8, else 0) 1 where the lanes share what they learn;
-/// in profile 4 the other 12 bytes zero.
+/// codes at once), byte 3 (format version 8, else 0) 1 where the lanes share what they learn,
+/// byte 4 (format version 9, else 0) the predictor's [`CmRevision`]; the other 11 bytes zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CmParams {
     pub table_bits: u8,
@@ -91,6 +91,26 @@ pub struct CmParams {
     /// [`crate::codec::cm::Lane::absorb`]): the statistics of every lane then span the whole
     /// input but the group in progress, at the cost of learning it all in each lane.
     pub share: bool,
+    pub revision: CmRevision,
+}
+
+/// Revisions of the context mixer's predictor ([`crate::predict::cm`]): what it computes, every
+/// constant included, is part of the format, so each revision stays decodable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CmRevision {
+    /// Format versions 4-8.
+    #[default]
+    First,
+    /// Format version 9: the first mixer's weights are selected by how many orders have seen
+    /// the context (or by the match's length), young weight sets learn faster, a word-trigram
+    /// context replaces a sparse one, both APM points next to the input learn, and the APMs
+    /// weigh more in the final probability.
+    Second,
+}
+
+impl CmRevision {
+    /// The revision this build writes.
+    pub const LATEST: Self = Self::Second;
 }
 
 impl CmParams {
@@ -108,14 +128,16 @@ impl CmParams {
         b[1] = self.lanes;
         b[2] = if self.streams > 1 { self.streams } else { 0 };
         b[3] = u8::from(self.share);
+        b[4] = self.revision as u8;
         b
     }
 
     /// The parameters stored as `b`, if they are in range.
     pub fn from_bytes(b: &[u8; 16]) -> Result<Self, FormatError> {
-        let p = CmParams { table_bits: b[0], lanes: b[1], streams: b[2].max(1), share: b[3] == 1 };
+        let revision = if b[4] == 1 { CmRevision::Second } else { CmRevision::First };
+        let p = CmParams { table_bits: b[0], lanes: b[1], streams: b[2].max(1), share: b[3] == 1, revision };
         let ok = Self::TABLE_BITS.contains(&p.table_bits) && Self::LANES.contains(&p.lanes) && Self::STREAMS.contains(&p.streams);
-        if !ok || b[3] > 1 || b[4..].iter().any(|&x| x != 0) {
+        if !ok || b[3] > 1 || b[4] > 1 || b[5..].iter().any(|&x| x != 0) {
             return Err(FormatError::CmParams { table_bits: b[0], lanes: b[1] });
         }
         Ok(p)

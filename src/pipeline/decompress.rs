@@ -357,6 +357,7 @@ pub fn inspect(input: &mut (impl Read + ?Sized)) -> Result<Stats> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::CmRevision;
     use crate::model::Model;
 
     #[test]
@@ -371,7 +372,7 @@ mod tests {
         for streams in [1, 2] {
             // one stream: `a`, then `b`; two: both at once
             let groups: Vec<Vec<usize>> = if streams == 1 { vec![vec![0], vec![1]] } else { vec![vec![0, 1]] };
-            let mut enc = Lane::new(12, true, streams);
+            let mut enc = Lane::new(12, CmRevision::LATEST, true, streams);
             let mut coded = Vec::new();
             for g in &groups {
                 let pieces: Vec<(usize, &[u8])> = g.iter().map(|&k| (k % streams, [&a[..], &b[..]][k])).collect();
@@ -380,7 +381,7 @@ mod tests {
             assert_eq!(coded[1].header.method, Method::Neural);
             // the decompressor's lane learns `a` from a stored block, and decodes `b`
             let blocks = [stored.clone(), (coded[1].header.clone(), coded[1].payload.clone())];
-            let mut dec = Lane::new(12, true, streams);
+            let mut dec = Lane::new(12, CmRevision::LATEST, true, streams);
             let mut back = Vec::new();
             for g in &groups {
                 let group: Vec<(usize, &(BlockHeader, Vec<u8>))> = g.iter().map(|&k| (k % streams, &blocks[k])).collect();

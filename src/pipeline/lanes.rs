@@ -31,7 +31,7 @@ impl Lanes {
     pub(super) fn new(p: CmParams, network: bool) -> Result<Self> {
         fits(p.memory(), available_memory())?;
         let streams = usize::from(p.streams);
-        let lanes = (0..p.lanes).map(|_| Lane::new(u32::from(p.table_bits), network, streams)).collect();
+        let lanes = (0..p.lanes).map(|_| Lane::new(u32::from(p.table_bits), p.revision, network, streams)).collect();
         Ok(Self { lanes, streams, dealt: 0, share: p.share && p.lanes > 1, last_group: Vec::new() })
     }
 

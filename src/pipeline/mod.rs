@@ -16,7 +16,7 @@ pub use decompress::{analyse, decompress, inspect};
 
 use crate::codec::latent::LatentSearch;
 use crate::codec::stream::SegmentCounts;
-use crate::format::{BlockHeader, CmParams, Method, Profile};
+use crate::format::{BlockHeader, CmParams, CmRevision, Method, Profile};
 use crate::model::ModelId;
 
 /// Neural blocks stepped together on one thread when decompressing.
@@ -84,7 +84,7 @@ impl Default for Options {
             neural: NeuralUse::Auto,
             profile: Profile::Mixed,
             latent: LatentSearch::Off,
-            cm: CmParams { table_bits: 22, lanes: 2, streams: 1, share: false },
+            cm: CmParams { table_bits: 22, lanes: 2, streams: 1, share: false, revision: CmRevision::LATEST },
         }
     }
 }

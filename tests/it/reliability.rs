@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::tiny_model as tiny;
-use s2s2s::format::{self as container, CmParams, EndRecord, FormatError, FrameHeader};
+use s2s2s::format::{self as container, CmParams, CmRevision, EndRecord, FormatError, FrameHeader};
 use s2s2s::Profile;
 use s2s2s::{compress, decompress, Error, NeuralUse, Options};
 
@@ -19,7 +19,7 @@ const CRLF: &str = "crlf.txt";
 /// profiles) are pinned bit for bit; the others (version 1, and 4-7: the context-mixing profiles
 /// before transform records, on lanes of one stream (5) and of several (6), then before shared
 /// lanes (7)) must still decode.
-const SETS: [(&str, u8, Profile); 12] = [
+const SETS: [(&str, u8, Profile); 14] = [
     ("v1", 1, Profile::Neural),
     ("v2", 2, Profile::Neural),
     ("v2-mixed", 2, Profile::Mixed),
@@ -32,6 +32,8 @@ const SETS: [(&str, u8, Profile); 12] = [
     ("v7-hybrid-streams", 7, Profile::Hybrid),
     ("v8-cm", 8, Profile::Cm),
     ("v8-hybrid-streams", 8, Profile::Hybrid),
+    ("v9-cm", 9, Profile::Cm),
+    ("v9-hybrid-streams", 9, Profile::Hybrid),
 ];
 
 fn current_sets() -> impl Iterator<Item = (&'static str, u8, Profile)> {
@@ -54,7 +56,8 @@ fn originals(version: u8) -> Vec<&'static str> {
 /// lanes carry statistics over several blocks.
 fn golden_options(version: u8, profile: Profile) -> Options {
     let (neural_block, max_block) = if version == 3 { (100_000, 200_000) } else { (2048, 4096) };
-    let cm = CmParams { table_bits: 12, lanes: 2, streams: if version >= 6 { 3 } else { 1 }, share: version >= 8 };
+    let revision = if version >= 9 { CmRevision::Second } else { CmRevision::First };
+    let cm = CmParams { table_bits: 12, lanes: 2, streams: if version >= 6 { 3 } else { 1 }, share: version >= 8, revision };
     Options { threads: 1, neural_block, max_block, streams_per_thread: 4, neural: NeuralUse::Always, profile, cm, ..Options::default() }
 }
 
@@ -263,7 +266,7 @@ fn oversized_options_still_make_readable_files() {
 #[test]
 fn context_mixing_parameters_out_of_range_are_refused_before_any_output() {
     let bad =
-        [CmParams { table_bits: 30, lanes: 2, streams: 1, share: false }, CmParams { table_bits: 16, lanes: 0, streams: 1, share: true }];
+        [CmParams { table_bits: 30, ..Options::default().cm }, CmParams { table_bits: 16, lanes: 0, share: true, ..Options::default().cm }];
     for cm in bad {
         let mut out = Vec::new();
         let o = Options { profile: Profile::Cm, cm, ..Options::default() };

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use s2s2s::engine::Kernel;
 use s2s2s::LatentSearch as Search;
 use s2s2s::{compress, decompress, Model, NeuralUse, Options, PreparedModel};
-use s2s2s::{CmParams, Profile};
+use s2s2s::{CmParams, CmRevision, Profile};
 
 const PROFILES: [Profile; 5] = [Profile::Mixed, Profile::Neural, Profile::Adaptive, Profile::Cm, Profile::Hybrid];
 
@@ -16,7 +16,7 @@ const PROFILES: [Profile; 5] = [Profile::Mixed, Profile::Neural, Profile::Adapti
 /// each with the network (a lane of one is pinned by the golden files), and a small table that
 /// fills.)
 fn opts(threads: usize, neural_block: usize, streams: usize) -> Options {
-    let cm = CmParams { table_bits: 12, lanes: 3, streams: 2, share: true };
+    let cm = CmParams { table_bits: 12, lanes: 3, streams: 2, share: true, revision: CmRevision::LATEST };
     Options { threads, neural_block, streams_per_thread: streams, max_block: 4096, neural: NeuralUse::Always, cm, ..Options::default() }
 }
 

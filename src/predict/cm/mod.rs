@@ -22,6 +22,7 @@ use matcher::{MatchCursor, MatchModel};
 use mixer::{Apm, Mixer};
 pub use token_end::TokenEnd;
 
+use crate::format::CmRevision;
 use crate::numeric::logistic::{squash, stretch};
 
 /// Hashed contexts (see [`Contexts::hashes`]).
@@ -51,6 +52,7 @@ struct Contexts {
     last: u64,
     word: u32,
     prev_word: u32,
+    prev2_word: u32,
     /// Bytes since the last newline, and the previous line's start and length.
     col: u32,
     line: Vec<u8>,
@@ -63,6 +65,7 @@ impl Contexts {
         if c.is_ascii_alphabetic() || c >= 0x80 {
             self.word = (self.word ^ u32::from(c.to_ascii_lowercase())).wrapping_mul(0x01EF_C4E5).wrapping_add(1);
         } else if self.word != 0 {
+            self.prev2_word = self.prev_word;
             self.prev_word = self.word;
             self.word = 0;
         }
@@ -78,8 +81,8 @@ impl Contexts {
         }
     }
 
-    /// One hash per context for the next byte.
-    fn hashes(&self) -> [u64; CONTEXTS] {
+    /// One hash per context for the next byte (`second`: in the predictor's second revision).
+    fn hashes(&self, second: bool) -> [u64; CONTEXTS] {
         let l = self.last;
         let above = self.above_line.get(self.col as usize).copied().unwrap_or(0);
         let ctx = [
@@ -94,7 +97,11 @@ impl Contexts {
             l & 0xff_ffff_ffff,
             l & 0xff_ffff_ffff_ffff,
             (l >> 8) & 0xffff,
-            l & 0xff_00ff_00ff,
+            if second {
+                u64::from(self.word) ^ u64::from(self.prev_word) << 32 ^ u64::from(self.prev2_word).rotate_left(17)
+            } else {
+                l & 0xff_00ff_00ff
+            },
         ];
         let mut out = [0u64; CONTEXTS];
         for (i, (o, c)) in out.iter_mut().zip(ctx).enumerate() {
@@ -130,7 +137,8 @@ impl Default for Cursor {
     /// A cursor at the start of a stream.
     fn default() -> Self {
         let contexts = Contexts::default();
-        let hashes = contexts.hashes();
+        // (the same in every revision: no bytes seen)
+        let hashes = contexts.hashes(false);
         Self { contexts, hashes, buckets: [0; CONTEXTS], matcher: MatchCursor::default(), c0: 1, bitpos: 0 }
     }
 }
@@ -152,6 +160,8 @@ pub struct Predictor {
     cur: Cursor,
     matcher: MatchModel,
     order0: Vec<u32>,
+    /// Whether this is the second revision ([`CmRevision::Second`]).
+    second: bool,
     mixing: Mixing,
     /// When analysing ([`analyse`](Self::analyse)): the same file coded without each component.
     ablations: Vec<Ablation>,
@@ -165,20 +175,27 @@ const MATCH: usize = CONTEXTS + 1;
 /// The network's two inputs (profile 5), before the bias.
 const NETWORK: usize = CONTEXTS + 2;
 
+/// The contexts (orders 2-4 and 6) whose bit histories say how much the context has been seen.
+const CONFIDENT: [usize; 4] = [1, 2, 3, 4];
+
 /// The components `s2s2s info --components` measures: a name, the mixer inputs it removes (see
 /// [`Contexts::hashes`] for the contexts' places), and whether it is the APM stage instead.
-const COMPONENTS: [(&str, &[usize], bool); 10] = [
-    ("orders 1-2", &[0, 1], false),
-    ("orders 3-4", &[2, 3], false),
-    ("orders 5-7", &[8, 4, 9], false),
-    ("words", &[5, 6], false),
-    ("column", &[7], false),
-    ("sparse", &[10, 11], false),
-    ("order-0", &[ORDER0], false),
-    ("match", &[MATCH], false),
-    ("network", &[NETWORK, NETWORK + 1], false),
-    ("APMs", &[], true),
-];
+/// Context 11 is sparse in the first revision, a word trigram in the second.
+fn components(second: bool) -> [(&'static str, &'static [usize], bool); 10] {
+    let (words, sparse): (&[usize], &[usize]) = if second { (&[5, 6, 11], &[10]) } else { (&[5, 6], &[10, 11]) };
+    [
+        ("orders 1-2", &[0, 1], false),
+        ("orders 3-4", &[2, 3], false),
+        ("orders 5-7", &[8, 4, 9], false),
+        ("words", words, false),
+        ("column", &[7], false),
+        ("sparse", sparse, false),
+        ("order-0", &[ORDER0], false),
+        ("match", &[MATCH], false),
+        ("network", &[NETWORK, NETWORK + 1], false),
+        ("APMs", &[], true),
+    ]
+}
 
 /// What selects the mixing stage's weights and APM rows for one bit.
 struct Selectors {
@@ -202,17 +219,22 @@ struct Mixing {
     apm_order1: Apm,
     /// The mixer gated by the network's confidence (profile 5 only).
     net_mixer: Option<Mixer>,
+    /// The second revision: the APMs weigh more.
+    second: bool,
 }
 
 impl Mixing {
-    fn new(inputs: usize, network: bool) -> Self {
+    fn new(inputs: usize, network: bool, second: bool) -> Self {
+        let young = |m: Mixer| if second { m.young_sets() } else { m };
+        let both = |a: Apm| if second { a.both_points() } else { a };
         Self {
-            mixer_c0: Mixer::new(inputs, 256 * 4, 6),
-            mixer_c1: Mixer::new(inputs, 256 * 8, 6),
-            final_mixer: Mixer::new(3 + usize::from(network), 256, 2),
-            apm_order0: Apm::new(256, 7),
-            apm_order1: Apm::new(1 << 16, 7),
-            net_mixer: network.then(|| Mixer::new(inputs, 1 + NET_BANDS * TOKEN_PLACES * 8, 6)),
+            mixer_c0: young(Mixer::new(inputs, 256 * if second { 8 } else { 4 }, 6)),
+            mixer_c1: young(Mixer::new(inputs, 256 * 8, 6)),
+            final_mixer: young(Mixer::new(3 + usize::from(network), 256, if second { 5 } else { 2 })),
+            apm_order0: both(Apm::new(256, 7)),
+            apm_order1: both(Apm::new(1 << 16, 7)),
+            net_mixer: network.then(|| young(Mixer::new(inputs, 1 + NET_BANDS * TOKEN_PLACES * 8, 6))),
+            second,
         }
     }
 
@@ -241,7 +263,8 @@ impl Mixing {
         }
         let a = self.apm_order0.refine(pr_mix, s.c0);
         let b = self.apm_order1.refine(pr_mix, s.c0 | s.c1 << 8);
-        ((2 * pr_mix + a + b) / 4).clamp(1, 4095)
+        let p = if self.second { pr_mix + a + 2 * b } else { 2 * pr_mix + a + b };
+        (p / 4).clamp(1, 4095)
     }
 
     #[inline(always)]
@@ -280,7 +303,8 @@ impl Predictor {
     /// A fresh predictor with `2^table_bits` buckets (16 bytes each) for its hashed contexts;
     /// `network`: whether it takes the network's predictions as an input (profile 5); `cursor`:
     /// the stream it starts on.
-    pub fn new(table_bits: u32, network: bool, cursor: Cursor) -> Self {
+    pub fn new(table_bits: u32, revision: CmRevision, network: bool, cursor: Cursor) -> Self {
+        let second = revision == CmRevision::Second;
         let states = States::new();
         let mut p = Self {
             table: HashTable::new(table_bits),
@@ -289,7 +313,8 @@ impl Predictor {
             cur: cursor,
             matcher: MatchModel::default(),
             order0: vec![0; 256],
-            mixing: Mixing::new(INPUTS + 2 * usize::from(network), network),
+            second,
+            mixing: Mixing::new(INPUTS + 2 * usize::from(network), network, second),
             ablations: Vec::new(),
             last_p: 2048,
         };
@@ -302,14 +327,14 @@ impl Predictor {
     pub fn analyse(&mut self) {
         let network = self.mixing.net_mixer.is_some();
         let inputs = INPUTS + 2 * usize::from(network);
-        self.ablations = COMPONENTS
-            .iter()
+        self.ablations = components(self.second)
+            .into_iter()
             .filter(|(name, ..)| network || *name != "network")
-            .map(|&(name, inputs_out, apms_out)| Ablation {
+            .map(|(name, inputs_out, apms_out)| Ablation {
                 name,
                 inputs: inputs_out,
                 apms: !apms_out,
-                mixing: Mixing::new(inputs, network),
+                mixing: Mixing::new(inputs, network, self.second),
                 p: 2048,
                 extra_bits: 0.0,
             })
@@ -376,7 +401,16 @@ impl Predictor {
         let x = &x[..=n];
         let c0 = self.cur.c0 as usize;
         let c1 = (self.cur.contexts.last & 0xff) as usize;
-        let sel = Selectors { c0_set: self.cur.matcher.band() * 256 + c0, c1_set: c1 * 8 + self.cur.bitpos as usize, net_set, c0, c1 };
+        let band = self.cur.matcher.band();
+        // the second revision: how far the match goes or else how many of orders 2-4 and 6 have
+        // seen this context (a bit history not empty), as lpaq1 selects its weights
+        let confidence = match band {
+            0 if self.second => CONFIDENT.iter().filter(|&&i| *self.table.slot(self.cur.buckets[i] + node) != 0).count(),
+            0 => 0,
+            _ if self.second => CONFIDENT.len() + band,
+            _ => band,
+        };
+        let sel = Selectors { c0_set: confidence * 256 + c0, c1_set: c1 * 8 + self.cur.bitpos as usize, net_set, c0, c1 };
         let p = self.mixing.p(x, &sel, true);
         if !self.ablations.is_empty() {
             self.last_p = p;
@@ -469,7 +503,7 @@ impl Predictor {
             let c = self.cur.c0 as u8;
             self.cur.contexts.byte(c);
             self.matcher.byte(&mut self.cur.matcher, c);
-            self.cur.hashes = self.cur.contexts.hashes();
+            self.cur.hashes = self.cur.contexts.hashes(self.second);
             self.cur.c0 = 1;
             self.cur.bitpos = 0;
             self.find_buckets();
