@@ -11,6 +11,8 @@ pub struct Mixer {
     weights: Vec<i32>,
     x: Vec<i32>,
     added: usize,
+    /// The weight set in use: its number, and where its weights start.
+    set_no: usize,
     set: usize,
     dot: i32,
     pr: u32,
@@ -29,6 +31,7 @@ impl Mixer {
             weights: vec![w; inputs * sets],
             x: vec![0; inputs],
             added: 0,
+            set_no: 0,
             set: 0,
             dot: 0,
             pr: 2048,
@@ -57,6 +60,7 @@ impl Mixer {
     #[inline(always)]
     pub fn mix(&mut self, set: usize) -> i32 {
         debug_assert_eq!(self.added, self.inputs);
+        self.set_no = set;
         self.set = set * self.inputs;
         let w = &self.weights[self.set..self.set + self.inputs];
         let dot: i64 = self.x.iter().zip(w).map(|(&x, &w)| i64::from(x) * i64::from(w)).sum();
@@ -72,7 +76,7 @@ impl Mixer {
         // 2x, and the base rate after 2^21
         self.updates = self.updates.saturating_add(1);
         let mut boost = 1 + i32::from(self.updates < 1 << 17) + i32::from(self.updates < 1 << 19) + i32::from(self.updates < 1 << 21);
-        if let Some(n) = self.set_updates.get_mut(self.set / self.inputs) {
+        if let Some(n) = self.set_updates.get_mut(self.set_no) {
             *n = n.saturating_add(1);
             boost = boost.max(1 + i32::from(*n < 64) + i32::from(*n < 512) + i32::from(*n < 4096));
         }
