@@ -199,8 +199,9 @@ fn components(second: bool) -> [(&'static str, &'static [usize], bool); 10] {
 
 /// What selects the mixing stage's weights and APM rows for one bit.
 struct Selectors {
-    /// The first mixer's set (match band and partial byte), the second's (last byte and bit
-    /// position), the network mixer's (0 without the network's prediction).
+    /// The first mixer's set (the match band, or in the second revision how many orders have
+    /// seen the context, and the partial byte), the second's (last byte and bit position), the
+    /// network mixer's (0 without the network's prediction).
     c0_set: usize,
     c1_set: usize,
     net_set: usize,
