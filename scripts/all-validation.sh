@@ -4,7 +4,7 @@
 # bits per byte and seconds, round trips checked. The README's "Format version 8" table.
 #
 # Usage: scripts/all-validation.sh [s2s2s binary]; LEVELS="1 2 4" (default) picks the levels;
-# OLD=<binary of an earlier build> adds its sizes and compress times (no round trip).
+# OLD=<binary of an earlier build> adds its sizes and times, round trips checked.
 set -euo pipefail
 bin=${1:-target/release/s2s2s}
 out=target/heldout
@@ -22,8 +22,8 @@ for l in ${LEVELS:-1 2 4}; do
   a=$(now); "$bin" -"$l" -T2 -c "$f" > "$f.s2s"; b=$(now); "$bin" -d -T2 -c "$f.s2s" | cmp - "$f"; c=$(now)
   row "-$l" "$(stat -c %s "$f.s2s")" "$(echo "$b - $a" | bc)" "$(printf %.1f "$(echo "$c - $b" | bc)")"
   if [ -n "${OLD:-}" ]; then
-    a=$(now); "$OLD" -"$l" -T2 -c "$f" > "$f.s2s"; b=$(now)
-    row "-$l before" "$(stat -c %s "$f.s2s")" "$(echo "$b - $a" | bc)" "-"
+    a=$(now); "$OLD" -"$l" -T2 -c "$f" > "$f.s2s"; b=$(now); "$OLD" -d -T2 -c "$f.s2s" | cmp - "$f"; c=$(now)
+    row "-$l before" "$(stat -c %s "$f.s2s")" "$(echo "$b - $a" | bc)" "$(printf %.1f "$(echo "$c - $b" | bc)")"
   fi
 done
 ref() { # name, output file, compress command

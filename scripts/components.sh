@@ -4,19 +4,17 @@
 # predicting every bit again without each model (with mixers and APMs of its own that learn
 # too). One row per source: the level's bits per byte, then the bits per byte each model saved.
 # Usage: scripts/components.sh [s2s2s binary]; LEVEL=4 for the network levels (much slower);
-# HEAD=100000 cuts each file.
+# SOURCES and HEAD as in scripts/validation-files.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-./target/release/s2s2s}
-out=target/heldout
-mkdir -p "$out/val" "$out/components"
-"$bin" validation-split --corpus ../shared/corpus -o "$out/val" -q
+. scripts/validation-files.sh
 w=$out/components
+mkdir -p "$w"
 header=
-for v in "$out"/val/*.val; do
-  s=$(basename "$v" .val)
-  if [ -n "${HEAD:-}" ]; then head -c "$HEAD" "$v" > "$w/$s"; else cp "$v" "$w/$s"; fi
-  "$bin" -"${LEVEL:-2}" -T2 -c "$w/$s" > "$w/$s.s2s"
+for f in "${files[@]}"; do
+  s=$(basename "$f")
+  "$bin" -"${LEVEL:-2}" -T2 -c "$f" > "$w/$s.s2s"
   "$bin" info --components -T2 "$w/$s.s2s" > "$w/$s.info"
   # component lines: 4 spaces, a name (may hold spaces), the bits, "bits", (x bits/byte)
   awk -v s="$s" -v h="$header" '
@@ -27,5 +25,5 @@ for v in "$out"/val/*.val; do
     END { if (h == "") { print "| source | bits/byte" names " |"; sep = names; sub(/^ /, "", sep); gsub(/\|[^|]*/, "|---:", sep); print "|---|---:" sep "|" }
           printf "| %s | %.3f%s |\n", s, 8 * c / n, vals }' "$w/$s.info"
   header=done
-  rm -f "$w/$s" "$w/$s.s2s"
+  rm -f "$w/$s.s2s"
 done

@@ -6,20 +6,11 @@
 # and 7zz: apt-get install zpaq 7zip).
 # Usage: scripts/heldout-bench.sh [s2s2s binary]; LEVELS="1 2" (default) picks the levels (an
 # entry LEVEL,PROFILE adds --profile PROFILE, e.g. "6 6,mixed" for level 6 as it was before profile 5),
-# SOURCES="code_c prose_..." the validation sources (default: all), HEAD=100000 cuts each file.
+# SOURCES and HEAD as in scripts/validation-files.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-./target/release/s2s2s}
-out=target/heldout
-mkdir -p "$out/val" "$out/files"
-"$bin" validation-split --corpus ../shared/corpus -o "$out/val" -q
-files=()
-for v in "$out"/val/*.val; do
-  s=$(basename "$v" .val)
-  if [ -n "${SOURCES:-}" ] && [[ " $SOURCES " != *" $s "* ]]; then continue; fi
-  if [ -n "${HEAD:-}" ]; then head -c "$HEAD" "$v" > "$out/files/$s"; else cp "$v" "$out/files/$s"; fi
-  files+=("$out/files/$s")
-done
+. scripts/validation-files.sh
 
 now() { date +%s.%N; }
 # row NAME TOOL ORIGINAL COMPRESSED SECONDS_C SECONDS_D
