@@ -7,6 +7,7 @@ use s2s2s::engine::{Engine, Kernel};
 use s2s2s::model::Builtin;
 use s2s2s::numeric::quantize::Cdf;
 use s2s2s::predict::mixer::ContextMix;
+use s2s2s::NetArith;
 
 fn kernels(c: &mut Criterion) {
     let (rows, inp, out) = (32, 256, 4096);
@@ -19,37 +20,52 @@ fn kernels(c: &mut Criterion) {
         g.bench_function(k.name(), |b| b.iter(|| k.matmul(&x, rows, &w, inp, out, &mut y)));
     }
     g.finish();
+    // the int8 arithmetic's exact integer products: a decoder step of 1 and 4 streams, and
+    // an encoder's many rows (throughput in multiply-adds)
+    let wq: Vec<i8> = (0..out * inp).map(|i| (i % 255) as i8).collect();
+    for rows in [1usize, 4, 32] {
+        let xq: Vec<i16> = (0..rows * inp).map(|i| (i % 255) as i16 - 127).collect();
+        let mut yq = vec![0i32; rows * out];
+        let mut g = c.benchmark_group(format!("matmul_i8_{rows}x{inp}x{out}"));
+        g.throughput(Throughput::Elements((rows * inp * out) as u64));
+        for k in Kernel::available() {
+            g.bench_function(k.name(), |b| b.iter(|| k.matmul_i8(&xq, rows, &wq, inp, out, &mut yq)));
+        }
+        g.finish();
+    }
 }
 
 fn step(c: &mut Criterion) {
     for which in Builtin::ALL {
         let model = which.load().expect("built-in model");
-        let engine = Engine::new(&model.weights, Kernel::detect());
-        let ctx: Vec<u32> = (0..128).map(|i| (i * 31 % 4000) as u32).collect();
-        let mut g = c.benchmark_group(format!("decoder_step_{}", which.name()));
-        for streams in [1usize, 8, 32] {
-            let inputs: Vec<(&[u32], &[u32])> = (0..streams).map(|_| (ctx.as_slice(), &[][..])).collect();
-            let mut logits = Vec::new();
-            g.throughput(Throughput::Elements(streams as u64));
-            g.bench_function(format!("{streams}_streams"), |b| {
-                b.iter_batched(
-                    || engine.begin_segments(&inputs),
-                    |mut states| {
-                        let mut refs: Vec<_> = states.iter_mut().collect();
-                        let toks = vec![5u32; streams];
-                        for _ in 0..8 {
-                            engine.step(&mut refs, &toks, &mut logits);
-                        }
-                    },
-                    criterion::BatchSize::LargeInput,
-                )
+        for arith in [NetArith::F32, NetArith::Int8] {
+            let engine = Engine::new(&model.weights, Kernel::detect(), arith);
+            let ctx: Vec<u32> = (0..128).map(|i| (i * 31 % 4000) as u32).collect();
+            let mut g = c.benchmark_group(format!("decoder_step_{}_{}", which.name(), arith.name()));
+            for streams in [1usize, 8, 32] {
+                let inputs: Vec<(&[u32], &[u32])> = (0..streams).map(|_| (ctx.as_slice(), &[][..])).collect();
+                let mut logits = Vec::new();
+                g.throughput(Throughput::Elements(streams as u64));
+                g.bench_function(format!("{streams}_streams"), |b| {
+                    b.iter_batched(
+                        || engine.begin_segments(&inputs),
+                        |mut states| {
+                            let mut refs: Vec<_> = states.iter_mut().collect();
+                            let toks = vec![5u32; streams];
+                            for _ in 0..8 {
+                                engine.step(&mut refs, &toks, &mut logits);
+                            }
+                        },
+                        criterion::BatchSize::LargeInput,
+                    )
+                });
+            }
+            g.bench_function("encoder_32_streams", |b| {
+                let inputs: Vec<(&[u32], &[u32])> = (0..32).map(|_| (ctx.as_slice(), &[][..])).collect();
+                b.iter(|| engine.begin_segments(&inputs))
             });
+            g.finish();
         }
-        g.bench_function("encoder_32_streams", |b| {
-            let inputs: Vec<(&[u32], &[u32])> = (0..32).map(|_| (ctx.as_slice(), &[][..])).collect();
-            b.iter(|| engine.begin_segments(&inputs))
-        });
-        g.finish();
     }
 }
 

@@ -44,7 +44,7 @@ pub mod transform;
 
 pub use codec::latent::LatentSearch;
 pub use error::{Error, Result};
-pub use format::{CmParams, CmRevision, Profile};
+pub use format::{CmParams, CmRevision, NetArith, Profile};
 pub use level::Level;
 pub use model::{Builtin, Model, ModelId, ModelRegistry, ModelResolver, PreparedModel};
 pub use pipeline::{analyse, compress, decompress, inspect, NeuralUse, Options, Stats};

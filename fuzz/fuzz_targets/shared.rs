@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use s2s2s::LatentSearch as Search;
-use s2s2s::{CmParams, CmRevision, Profile};
+use s2s2s::{CmParams, CmRevision, NetArith, Profile};
 use s2s2s::{Model, NeuralUse, Options, PreparedModel};
 
 /// The tiny fixture model, from the repository root.
@@ -45,6 +45,7 @@ pub fn roundtrip(codec: &PreparedModel, input: &[u8]) {
             streams: 1 + (layout[1] >> 5) % 3,
             share: layout[1] & 1 == 1,
             revision: [CmRevision::First, CmRevision::Second][usize::from(layout[0] >> 4) & 1],
+            arith: [NetArith::F32, NetArith::Int8][usize::from(layout[0] >> 3) & 1],
         },
     };
     let mut packed = Vec::new();

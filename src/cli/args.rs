@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use s2s2s::level::DEFAULT_LEVEL;
-use s2s2s::{format, LatentSearch, Profile};
+use s2s2s::{format, LatentSearch, NetArith, Profile};
 
 /// Lossless text compressor: a T5 encoder-decoder predicts each token, a range coder codes it.
 ///
@@ -129,6 +129,26 @@ pub struct Tuning {
     /// them together; fewer at once compress more, more can run faster.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=32))]
     pub streams: Option<u8>,
+    /// The network's arithmetic instead of the level's (levels 4-9): int8 (exact integer sums,
+    /// faster) or f32 (format version 9's).
+    #[arg(long, value_enum)]
+    pub arith: Option<ArithArg>,
+}
+
+/// The network's arithmetics as the command line names them.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ArithArg {
+    Int8,
+    F32,
+}
+
+impl From<ArithArg> for NetArith {
+    fn from(a: ArithArg) -> Self {
+        match a {
+            ArithArg::Int8 => NetArith::Int8,
+            ArithArg::F32 => NetArith::F32,
+        }
+    }
 }
 
 /// Latent searches as the command line names them.

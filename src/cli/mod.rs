@@ -57,6 +57,7 @@ impl Tuning {
             latent: self.latent.map(Into::into),
             lanes: self.lanes,
             streams: self.streams,
+            arith: self.arith.map(Into::into),
         })
     }
 }

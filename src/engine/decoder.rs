@@ -31,7 +31,7 @@ impl Engine {
         }
         rms_norm(&mut x, d, &self.dec_norm);
         logits.resize(rows * c.vocab, 0.0);
-        self.kernel.matmul_weights(&x, rows, &self.embed, d, c.vocab, logits);
+        self.kernel.matmul_weights(&x, rows, self.unembed(), d, c.vocab, logits);
         let out_scale = 1.0 / (d as f32).sqrt();
         for v in logits.iter_mut() {
             *v *= out_scale;

@@ -22,6 +22,7 @@ pub use weights::Weights;
 
 use rayon::prelude::*;
 
+use crate::format::NetArith;
 use crate::model::schema::{self, Attn as AttnNames, Ffn as FfnNames};
 use crate::model::{Checkpoint, Config};
 use crate::numeric::detmath::LANES;
@@ -64,7 +65,10 @@ struct DecLayer {
 pub struct Engine {
     cfg: Config,
     kernel: Kernel,
+    /// The token embedding (the inputs' vectors, always as stored).
     embed: Weights,
+    /// The output projection when it differs from `embed` (int8); tied to it otherwise.
+    unembed: Option<Weights>,
     enc_rel: Vec<f32>,
     dec_rel: Vec<f32>,
     enc: Vec<EncLayer>,
@@ -96,13 +100,19 @@ impl StreamState {
 }
 
 impl Engine {
-    /// Lays out a checkpoint's weights (already checked against the schema) for `kernel`.
-    pub fn new(ck: &Checkpoint, kernel: Kernel) -> Self {
+    /// Lays out a checkpoint's weights (already checked against the schema) for `kernel`, in
+    /// the arithmetic `arith`.
+    pub fn new(ck: &Checkpoint, kernel: Kernel, arith: NetArith) -> Self {
         let cfg = ck.config.clone();
+        let (d, ff) = (cfg.d_model, cfg.d_ff);
         let vec = |name: &str| ck.values(name).to_vec();
-        let mat = |name: &str| Weights::new(ck.values(name).to_vec());
-        let attn = |a: &AttnNames| Attn { q: mat(&a.q), k: mat(&a.k), v: mat(&a.v), o: mat(&a.o) };
-        let ffn = |f: &FfnNames| Ffn { wi0: mat(&f.wi0), wi1: mat(&f.wi1), wo: mat(&f.wo) };
+        // the matrices of the linear layers, `inp` values a row
+        let mat = |name: &str, inp: usize| match arith {
+            NetArith::F32 => Weights::new(ck.values(name).to_vec()),
+            NetArith::Int8 => Weights::int8(ck.values(name), inp),
+        };
+        let attn = |a: &AttnNames| Attn { q: mat(&a.q, d), k: mat(&a.k, d), v: mat(&a.v, d), o: mat(&a.o, d) };
+        let ffn = |f: &FfnNames| Ffn { wi0: mat(&f.wi0, d), wi1: mat(&f.wi1, d), wo: mat(&f.wo, ff) };
         let enc = (0..cfg.enc_layers)
             .map(|i| {
                 let l = schema::enc_layer(i);
@@ -123,7 +133,8 @@ impl Engine {
             })
             .collect();
         Self {
-            embed: mat(schema::EMBED),
+            embed: Weights::new(vec(schema::EMBED)),
+            unembed: (arith == NetArith::Int8).then(|| mat(schema::EMBED, d)),
             enc_rel: vec(schema::ENC_REL),
             dec_rel: vec(schema::DEC_REL),
             enc_norm: vec(schema::ENC_NORM),
@@ -151,6 +162,11 @@ impl Engine {
     /// The network's config.
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// The output projection (the tied embedding, or its int8 copy).
+    fn unembed(&self) -> &Weights {
+        self.unembed.as_ref().unwrap_or(&self.embed)
     }
 
     /// The kernel variant in use.

@@ -4,11 +4,15 @@
 
 use half::f16;
 
-/// A weight matrix (`out × inp`, row-major), kept in f16 when every value is exactly an f16
-/// (as in shipped models), which halves the memory the hot loop streams.
+use crate::numeric::int8;
+
+/// A weight matrix (`out × inp`, row-major): f32, f16 when every value is exactly an f16 (as in
+/// shipped models), which halves the memory the hot loop streams, or int8 with a scale per row
+/// for the int8 arithmetic.
 pub enum Weights {
     F16(Vec<f16>),
     F32(Vec<f32>),
+    I8 { q: Vec<i8>, scale: Vec<f32> },
 }
 
 impl Weights {
@@ -22,11 +26,20 @@ impl Weights {
         }
     }
 
+    /// Quantises rows of `inp` values to int8 ([`int8::quantise`] per row).
+    pub fn int8(v: &[f32], inp: usize) -> Self {
+        assert!(inp > 0 && v.len().is_multiple_of(inp) && inp <= int8::MAX_ROW);
+        let mut q = vec![0i8; v.len()];
+        let scale = v.chunks_exact(inp).zip(q.chunks_exact_mut(inp)).map(|(row, q)| int8::quantise(row, q)).collect();
+        Weights::I8 { q, scale }
+    }
+
     /// Row `i` of a matrix with `n` columns, widened to f32, appended to `out`.
     pub fn extend_row(&self, i: usize, n: usize, out: &mut Vec<f32>) {
         match self {
             Weights::F32(w) => out.extend_from_slice(&w[i * n..(i + 1) * n]),
             Weights::F16(w) => out.extend(w[i * n..(i + 1) * n].iter().map(|h| h.to_f32())),
+            Weights::I8 { q, scale } => out.extend(q[i * n..(i + 1) * n].iter().map(|&v| f32::from(v) * scale[i])),
         }
     }
 }

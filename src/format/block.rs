@@ -186,7 +186,7 @@ fn read_end(r: &mut impl Read) -> Result<EndRecord> {
 mod tests {
     use super::*;
     use crate::error::Error;
-    use crate::format::{read_frame_header, write_frame_header, CmParams, CmRevision, Profile, VERSION};
+    use crate::format::{read_frame_header, write_frame_header, CmParams, CmRevision, NetArith, Profile, VERSION};
 
     #[test]
     fn records_round_trip() {
@@ -233,7 +233,8 @@ mod tests {
     #[test]
     fn methods_and_profiles_must_agree() {
         let block = |method| BlockHeader { method, orig_len: 10, payload_len: 4, crc: 0, tokens: 3, mismatches: 0, latent_tokens: 0 };
-        let params = Some(CmParams { table_bits: 12, lanes: 1, streams: 1, share: false, revision: CmRevision::LATEST });
+        let params =
+            Some(CmParams { table_bits: 12, lanes: 1, streams: 1, share: false, revision: CmRevision::LATEST, arith: NetArith::F32 });
         let cm = FrameHeader { version: 4, profile: Profile::Cm, model_id: [0; 16], block_size: 100, cm: params };
         let mixed = FrameHeader { version: 3, profile: Profile::Mixed, model_id: [0; 16], block_size: 100, cm: None };
         let hybrid = FrameHeader { version: 5, profile: Profile::Hybrid, model_id: [0; 16], block_size: 100, cm: params };

@@ -4,20 +4,23 @@
 use std::io::{Read, Write};
 
 use super::bytes::{check, read_exact, read_exact_or_eof, u32_at};
-use super::{CmParams, CmRevision, FormatError, Profile, Region, MAGIC, MAX_BLOCK_SIZE, MAX_GROUP_BYTES, OLDEST_VERSION, VERSION};
+use super::{
+    CmParams, CmRevision, FormatError, NetArith, Profile, Region, MAGIC, MAX_BLOCK_SIZE, MAX_GROUP_BYTES, OLDEST_VERSION, VERSION,
+};
 use crate::error::Result;
 
 /// Bytes of a frame header: magic, version, profile, model identity, block size, CRC.
 pub const FRAME_HEADER_LEN: usize = 4 + 1 + 1 + 16 + 4 + 4;
 /// Bytes a profile-5 frame header adds before its CRC: the context mixer's parameters (table
 /// bits and lanes; format version 6 also streams per lane, 8 whether the lanes share, 9 the
-/// predictor's revision).
+/// predictor's revision, 10 the network's arithmetic).
 fn hybrid_extra(profile: Profile, version: u8) -> usize {
     match (profile, version) {
         (Profile::Hybrid, 5) => 2,
         (Profile::Hybrid, 6 | 7) => 3,
         (Profile::Hybrid, 8) => 4,
-        (Profile::Hybrid, _) => 5,
+        (Profile::Hybrid, 9) => 5,
+        (Profile::Hybrid, _) => 6,
         _ => 0,
     }
 }
@@ -57,7 +60,7 @@ pub fn write_frame_header(w: &mut impl Write, h: &FrameHeader) -> Result<()> {
 
 /// Reads a frame header; `Ok(None)` at a clean end of input (between frames).
 pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
-    let mut b = [0u8; FRAME_HEADER_LEN + 5];
+    let mut b = [0u8; FRAME_HEADER_LEN + 6];
     if !read_exact_or_eof(r, &mut b[..4], Region::FrameHeader)? {
         return Ok(None);
     }
@@ -93,7 +96,11 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
         }
         _ => None,
     };
-    if let Some(p) = cm.filter(|p| (p.share && version < 8) || (p.revision != CmRevision::First && version < 9)) {
+    if let Some(p) = cm.filter(|p| {
+        (p.share && version < 8)
+            || (p.revision != CmRevision::First && version < 9)
+            || (p.arith != NetArith::F32 && (version < 10 || profile == Profile::Cm))
+    }) {
         return Err(FormatError::CmParams { table_bits: p.table_bits, lanes: p.lanes }.into());
     }
     if let Some(p) = cm.filter(|p| p.streams > 1) {
@@ -124,16 +131,18 @@ mod tests {
     /// The mixer `header` gives a profile-5 frame of `version`: what that version can say.
     fn hybrid_params(version: u8) -> CmParams {
         let revision = if version >= 9 { CmRevision::Second } else { CmRevision::First };
-        CmParams { table_bits: 20, lanes: 2, streams: if version >= 6 { 4 } else { 1 }, share: version >= 8, revision }
+        let arith = if version >= 10 { NetArith::Int8 } else { NetArith::F32 };
+        CmParams { table_bits: 20, lanes: 2, streams: if version >= 6 { 4 } else { 1 }, share: version >= 8, revision, arith }
     }
 
     #[test]
     fn context_mixing_frames_are_version_4_with_valid_parameters() {
-        let ok = CmParams { table_bits: 22, lanes: 2, streams: 1, share: false, revision: CmRevision::First }.to_bytes();
+        let ok =
+            CmParams { table_bits: 22, lanes: 2, streams: 1, share: false, revision: CmRevision::First, arith: NetArith::F32 }.to_bytes();
         assert!(read_frame_header(&mut &header(4, Profile::Cm, ok)[..]).is_ok());
         // version 7 (transform records) and 8 (shared lanes) too, but not versions 5-6
         assert!(read_frame_header(&mut &header(7, Profile::Cm, ok)[..]).is_ok());
-        let shared = CmParams { table_bits: 22, lanes: 2, streams: 1, share: true, revision: CmRevision::First };
+        let shared = CmParams { table_bits: 22, lanes: 2, streams: 1, share: true, revision: CmRevision::First, arith: NetArith::F32 };
         assert_eq!(read_frame_header(&mut &header(8, Profile::Cm, shared.to_bytes())[..]).unwrap().unwrap().cm, Some(shared));
         for v in [4, 7] {
             let b = header(v, Profile::Cm, shared.to_bytes());
@@ -149,8 +158,11 @@ mod tests {
             assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::ProfileVersion { .. }))));
         }
         for (bits, lanes, streams) in [(11, 2, 1), (25, 2, 1), (22, 0, 1), (22, 9, 1), (22, 2, 2)] {
-            let b =
-                header(4, Profile::Cm, CmParams { table_bits: bits, lanes, streams, share: false, revision: CmRevision::First }.to_bytes());
+            let b = header(
+                4,
+                Profile::Cm,
+                CmParams { table_bits: bits, lanes, streams, share: false, revision: CmRevision::First, arith: NetArith::F32 }.to_bytes(),
+            );
             assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))));
         }
         let mut two = shared.to_bytes();
@@ -187,6 +199,15 @@ mod tests {
         let b = header(9, Profile::Hybrid, [9; 16]);
         assert_eq!(b.len(), FRAME_HEADER_LEN + 5);
         assert_eq!(read_frame_header(&mut &b[..]).unwrap().unwrap().cm, Some(hybrid_params(9)));
+        // version 10 the network's arithmetic, which older versions cannot name
+        let b = header(10, Profile::Hybrid, [9; 16]);
+        assert_eq!(b.len(), FRAME_HEADER_LEN + 6);
+        assert_eq!(read_frame_header(&mut &b[..]).unwrap().unwrap().cm.map(|p| p.arith), Some(NetArith::Int8));
+        // (a profile-4 frame runs no network: its arithmetic byte is always 0)
+        for v in [9, 10] {
+            let b = header(v, Profile::Cm, CmParams { arith: NetArith::Int8, ..hybrid_params(9) }.to_bytes());
+            assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))), "version {v}");
+        }
         // (2 lanes x 4 streams of blocks up to 2^20 bytes would hold 8 MiB at once)
         let cm = Some(hybrid_params(6));
         let mut big = Vec::new();

@@ -16,13 +16,13 @@ pub mod reader;
 pub use block::{max_payload, read_record, write_block, write_end, BlockHeader, EndRecord, Method, Record};
 pub use error::{FormatError, Region};
 pub use frame::{read_frame_header, write_frame_header, FrameHeader};
-pub use profile::{CmParams, CmRevision, Profile};
+pub use profile::{CmParams, CmRevision, NetArith, Profile};
 pub use reader::{FrameReader, Item};
 
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"S2S2";
 /// Newest format version this build reads and writes (see [`version_for`]).
-pub const VERSION: u8 = 9;
+pub const VERSION: u8 = 10;
 /// Oldest format version this build still reads (version 1's block CRC covers only the header).
 pub const OLDEST_VERSION: u8 = 1;
 /// Largest block a frame may declare (bounds memory when reading hostile input).
@@ -36,12 +36,14 @@ pub const MAX_GROUP_BYTES: u32 = 2 << 20;
 const MAX_NEURAL_BLOCK_V2: u32 = 1 << 16;
 
 /// The version a frame is written as: the oldest that can hold it, so that older builds read
-/// every file they can (9 for the context-mixing profiles, whose predictor is in its second
-/// revision; 3 for neural blocks beyond 2^16 bytes, else 2). Versions 4-8 (the context-mixing
-/// profiles before transforms, then before shared lanes, then before the second revision) are
-/// read, no longer written.
-pub fn version_for(profile: Profile, neural_block: usize) -> u8 {
-    if profile.uses_cm() {
+/// every file they can (10 for a profile-5 frame whose network runs in int8, 9 for the other
+/// context-mixing frames, whose predictor is in its second revision; 3 for neural blocks beyond
+/// 2^16 bytes, else 2). Versions 4-8 (the context-mixing profiles before transforms, then
+/// before shared lanes, then before the second revision) are read, no longer written.
+pub fn version_for(profile: Profile, neural_block: usize, arith: NetArith) -> u8 {
+    if profile == Profile::Hybrid && arith == NetArith::Int8 {
+        10
+    } else if profile.uses_cm() {
         9
     } else if neural_block > MAX_NEURAL_BLOCK_V2 as usize {
         3

@@ -67,8 +67,8 @@ impl Profile {
     /// its own versions, so older builds refuse it by version before reading any block.
     pub fn in_version(self, version: u8) -> bool {
         match self {
-            Profile::Hybrid => matches!(version, 5..=9),
-            Profile::Cm => matches!(version, 4 | 7..=9),
+            Profile::Hybrid => matches!(version, 5..=10),
+            Profile::Cm => matches!(version, 4 | 7..=10),
             _ => matches!(version, 1..=3),
         }
     }
@@ -79,7 +79,8 @@ impl Profile {
 /// hash table's 16-byte buckets, byte 1 the number of lanes (independent predictors, dealt
 /// blocks round-robin), byte 2 (format version 6, else 0) the streams of each lane (blocks it
 /// codes at once), byte 3 (format version 8, else 0) 1 where the lanes share what they learn,
-/// byte 4 (format version 9, else 0) the predictor's [`CmRevision`]; the other 11 bytes zero.
+/// byte 4 (format version 9, else 0) the predictor's [`CmRevision`], byte 5 (format version 10,
+/// else 0) the network's [`NetArith`]; the other 10 bytes zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CmParams {
     pub table_bits: u8,
@@ -92,6 +93,8 @@ pub struct CmParams {
     /// input but the group in progress, at the cost of learning it all in each lane.
     pub share: bool,
     pub revision: CmRevision,
+    /// The network's arithmetic (profile 5; always f32 in profile 4, which runs no network).
+    pub arith: NetArith,
 }
 
 /// Revisions of the context mixer's predictor ([`crate::predict::cm`]): what it computes, every
@@ -106,6 +109,26 @@ pub enum CmRevision {
     /// context replaces a sparse one, both APM points next to the input learn, and the APMs
     /// weigh more in the final probability.
     Second,
+}
+
+/// The network's arithmetic in a profile-5 frame: part of the format, so each stays decodable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NetArith {
+    /// f32 with a fixed operation order (`numeric::detmath`): format versions 5-9.
+    #[default]
+    F32,
+    /// int8 weights and activations with exact i32 sums (`numeric::int8`; format version 10).
+    Int8,
+}
+
+impl NetArith {
+    /// Short name for reports and the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            NetArith::F32 => "f32",
+            NetArith::Int8 => "int8",
+        }
+    }
 }
 
 impl CmRevision {
@@ -129,15 +152,17 @@ impl CmParams {
         b[2] = if self.streams > 1 { self.streams } else { 0 };
         b[3] = u8::from(self.share);
         b[4] = self.revision as u8;
+        b[5] = self.arith as u8;
         b
     }
 
     /// The parameters stored as `b`, if they are in range.
     pub fn from_bytes(b: &[u8; 16]) -> Result<Self, FormatError> {
         let revision = if b[4] == 1 { CmRevision::Second } else { CmRevision::First };
-        let p = CmParams { table_bits: b[0], lanes: b[1], streams: b[2].max(1), share: b[3] == 1, revision };
+        let arith = if b[5] == 1 { NetArith::Int8 } else { NetArith::F32 };
+        let p = CmParams { table_bits: b[0], lanes: b[1], streams: b[2].max(1), share: b[3] == 1, revision, arith };
         let ok = Self::TABLE_BITS.contains(&p.table_bits) && Self::LANES.contains(&p.lanes) && Self::STREAMS.contains(&p.streams);
-        if !ok || b[3] > 1 || b[4] > 1 || b[5..].iter().any(|&x| x != 0) {
+        if !ok || b[3] > 1 || b[4] > 1 || b[5] > 1 || b[6..].iter().any(|&x| x != 0) {
             return Err(FormatError::CmParams { table_bits: b[0], lanes: b[1] });
         }
         Ok(p)

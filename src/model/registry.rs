@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use super::{Model, ModelError, ModelId};
 use crate::codec::trie::Trie;
 use crate::engine::{Engine, Kernel};
+use crate::format::NetArith;
 use crate::level::Level;
 
 /// The tokenizer every built-in model shares, embedded in the binary.
@@ -83,6 +84,8 @@ impl Builtin {
 pub struct PreparedModel {
     model: Model,
     engine: Engine,
+    /// The engine in the int8 arithmetic, made when a frame first asks for it.
+    int8: OnceLock<Engine>,
     policy: Option<Engine>,
     /// The vocabulary in byte order (profile 5).
     trie: Trie,
@@ -96,11 +99,11 @@ impl PreparedModel {
 
     /// Prepares a model with a given kernel variant (the output never depends on it).
     pub fn with_kernel(model: Model, kernel: Kernel) -> Result<Self, ModelError> {
-        let engine = Engine::new(&model.weights, kernel);
-        let policy = model.policy.as_ref().map(|p| Engine::new(p, kernel));
+        let engine = Engine::new(&model.weights, kernel, NetArith::F32);
+        let policy = model.policy.as_ref().map(|p| Engine::new(p, kernel, NetArith::F32));
         let tok = &model.tokenizer;
         let trie = Trie::new((0..tok.vocab_size() as u32).map(|id| tok.token_bytes(id)));
-        Ok(Self { model, engine, policy, trie })
+        Ok(Self { model, engine, int8: OnceLock::new(), policy, trie })
     }
 
     pub fn model(&self) -> &Model {
@@ -111,8 +114,17 @@ impl PreparedModel {
         self.model.id
     }
 
+    /// The engine in f32 (profiles 1, 2 and the latent policy).
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The engine in the arithmetic `arith`.
+    pub fn engine_for(&self, arith: NetArith) -> &Engine {
+        match arith {
+            NetArith::F32 => &self.engine,
+            NetArith::Int8 => self.int8.get_or_init(|| Engine::new(&self.model.weights, self.engine.kernel(), NetArith::Int8)),
+        }
     }
 
     /// The vocabulary as a byte trie.

@@ -10,7 +10,8 @@
 //! * [`detmath`]: dot products with a fixed 16-lane reduction, `exp`, `ln`, softmax, RMS norm;
 //! * [`quantize`]: softmax to the 24-bit integer CDF the range coder codes with;
 //! * [`buckets`]: relative-position buckets of the network's attention;
-//! * [`hash`]: the context hash of the adaptive models.
+//! * [`hash`]: the context hash of the adaptive models;
+//! * [`int8`]: the network's int8 arithmetic (quantisation and rescaling).
 //!
 //! The adaptive models' and mixer's constants (`predict/`) and the SIMD kernels' lane semantics
 //! (`engine/kernels`, which must match [`detmath::dot`]) are normative too; their modules say so.
@@ -20,5 +21,6 @@
 pub mod buckets;
 pub mod detmath;
 pub mod hash;
+pub mod int8;
 pub mod logistic;
 pub mod quantize;

@@ -12,8 +12,9 @@ use crate::codec::cm::Lane;
 use crate::codec::coder::Encoder;
 use crate::codec::latent::{self, LatentSearch};
 use crate::codec::stream::{code_in_lockstep, code_on_lane, BlockStream, SegmentCounts};
+use crate::engine::Engine;
 use crate::error::Result;
-use crate::format::{self, BlockHeader, CmParams, EndRecord, FrameHeader, Method, Profile};
+use crate::format::{self, BlockHeader, CmParams, EndRecord, FrameHeader, Method, NetArith, Profile};
 use crate::model::{ModelId, PreparedModel};
 use crate::transform::LineEndings;
 
@@ -158,7 +159,7 @@ fn compress_batch(m: &PreparedModel, buf: &[u8], opts: &Options) -> Result<Vec<C
 /// the other pieces' bytes alone, in stream order.
 pub(super) fn lane_group(
     lane: &mut Lane,
-    network: Option<&PreparedModel>,
+    network: Option<(&PreparedModel, &Engine)>,
     pieces: &[(usize, &[u8])],
     threads: usize,
 ) -> Result<Vec<Coded>> {
@@ -176,7 +177,7 @@ pub(super) fn lane_group(
         Coded { header, payload, segments }
     };
     let mut out: Vec<Option<Coded>> = pieces.iter().map(|_| None).collect();
-    if let Some(m) = network {
+    if let Some((m, engine)) = network {
         let text_pieces: Vec<usize> = (0..pieces.len()).filter(|&k| text[k]).collect();
         let mut streams = Vec::new();
         for &k in &text_pieces {
@@ -184,7 +185,7 @@ pub(super) fn lane_group(
             let n = t.len();
             streams.push(BlockStream::new(t, n, Encoder::default(), Profile::Hybrid).on_lane(pieces[k].0));
         }
-        code_on_lane(m.engine(), lane, m.trie(), &mut streams, threads)?;
+        code_on_lane(engine, lane, m.trie(), &mut streams, threads)?;
         for (k, s) in text_pieces.into_iter().zip(streams) {
             let (mismatches, _, segments) = s.counts();
             let tokens = s.tokens().len() as u32;
@@ -224,8 +225,11 @@ pub fn compress(
     // Lanes of several streams are for the network's sake (profile 4 has one), and hold at most
     // MAX_GROUP_BYTES of blocks at once.
     let fit = format::MAX_GROUP_BYTES as usize / (usize::from(opts.cm.lanes.max(1)) * neural_block);
-    let streams = if opts.profile == Profile::Hybrid { opts.cm.streams.min(fit.clamp(1, 255) as u8) } else { 1 };
-    let cm = CmParams { streams, ..opts.cm };
+    let hybrid = opts.profile == Profile::Hybrid;
+    let streams = if hybrid { opts.cm.streams.min(fit.clamp(1, 255) as u8) } else { 1 };
+    // (and the network's arithmetic is a profile-5 frame's alone)
+    let arith = if hybrid { opts.cm.arith } else { NetArith::F32 };
+    let cm = CmParams { streams, arith, ..opts.cm };
     // The batch size shapes block boundaries, so it must not depend on threads or streams.
     let batch = match opts.profile.uses_cm() {
         // a block per stream of each lane
@@ -243,7 +247,7 @@ pub fn compress(
     };
     let opts = &Options { neural_block, max_block, cm, ..opts.clone() };
     let pool = thread_pool(opts.threads)?;
-    let version = format::version_for(opts.profile, opts.neural_block);
+    let version = format::version_for(opts.profile, opts.neural_block, arith);
     // (before any output: parameters a decoder would refuse, or tables that do not fit)
     let mut lanes = match opts.profile.uses_cm() {
         true => {
@@ -252,7 +256,7 @@ pub fn compress(
         }
         false => None,
     };
-    let network = (opts.profile == Profile::Hybrid).then_some(m);
+    let network = (opts.profile == Profile::Hybrid).then(|| (m, m.engine_for(opts.cm.arith)));
     let mut stats = Stats::default();
     let mut out = CountingWriter { inner: output, count: 0 };
     let header = FrameHeader {
@@ -264,7 +268,7 @@ pub fn compress(
         block_size: if version >= 6 { opts.neural_block } else { opts.max_block } as u32,
         cm: opts.profile.uses_cm().then_some(opts.cm),
     };
-    stats.add_frame(ModelId(header.model_id), opts.profile);
+    stats.add_frame(ModelId(header.model_id), opts.profile, header.cm);
     format::write_frame_header(&mut out, &header)?;
     let mut crc = crc32fast::Hasher::new();
     // pieces not yet coded: lanes take whole groups of them

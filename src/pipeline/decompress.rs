@@ -11,8 +11,9 @@ use super::{looks_like_text, Stats, BATCH_BLOCKS, BATCH_BYTES, STREAMS_PER_GROUP
 use crate::codec::cm::Lane;
 use crate::codec::coder::{DecodeOrReplay, Decoder};
 use crate::codec::stream::{code_in_lockstep, code_on_lane, BlockStream};
+use crate::engine::Engine;
 use crate::error::Result;
-use crate::format::{has_transforms, BlockHeader, FormatError, FrameReader, Item, Method, Profile, Region};
+use crate::format::{has_transforms, BlockHeader, FormatError, FrameReader, Item, Method, NetArith, Profile, Region};
 use crate::model::{ModelId, ModelResolver, PreparedModel};
 use crate::predict::mixer::COMPONENTS;
 use crate::transform::LineEndings;
@@ -23,6 +24,8 @@ struct FrameDecode<'a> {
     /// The frame's network (none for profile-4 frames, which need none).
     model: Option<&'a PreparedModel>,
     profile: Profile,
+    /// The network's arithmetic (profile 5).
+    arith: NetArith,
     /// Measure what each mixture component saved.
     analyse: bool,
     /// Coded blocks begin with a transform record (format version 7).
@@ -90,7 +93,7 @@ fn decode_batch(how: FrameDecode, blocks: &[(BlockHeader, Vec<u8>)], threads: us
 /// record (format version 7).
 fn decode_cm_batch(
     lanes: &mut Lanes,
-    network: Option<&PreparedModel>,
+    network: Option<(&PreparedModel, &Engine)>,
     transforms: bool,
     blocks: &[(BlockHeader, Vec<u8>)],
 ) -> Result<Vec<Decoded>> {
@@ -136,7 +139,7 @@ impl<'a> LaneBlock<'a> {
 /// in lockstep with the group's coded text).
 fn decode_lane_group(
     lane: &mut Lane,
-    network: Option<&PreparedModel>,
+    network: Option<(&PreparedModel, &Engine)>,
     transforms: bool,
     group: &[(usize, &(BlockHeader, Vec<u8>))],
     threads: usize,
@@ -152,7 +155,7 @@ fn decode_lane_group(
         .collect();
     // each coded block's bytes as its coder gives them (before the transform is undone)
     let mut bodies: Vec<Option<Vec<u8>>> = blocks.iter().map(|_| None).collect();
-    if let Some(m) = network {
+    if let Some((m, engine)) = network {
         let text_blocks: Vec<usize> = (0..group.len()).filter(|&k| text[k]).collect();
         let mut streams = Vec::new();
         for &k in &text_blocks {
@@ -167,7 +170,7 @@ fn decode_lane_group(
             };
             streams.push(s.on_lane(group[k].0));
         }
-        code_on_lane(m.engine(), lane, m.trie(), &mut streams, threads)?;
+        code_on_lane(engine, lane, m.trie(), &mut streams, threads)?;
         for (k, s) in text_blocks.into_iter().zip(streams) {
             if blocks[k].plain.is_none() {
                 let mut out = Vec::with_capacity(blocks[k].len);
@@ -272,8 +275,10 @@ impl Decoding<'_, '_> {
                         }
                         None => None,
                     };
-                    stats.add_frame(ModelId(h.model_id), h.profile);
-                    let how = FrameDecode { model, profile: h.profile, analyse: self.analyse, transforms: has_transforms(h.version) };
+                    stats.add_frame(ModelId(h.model_id), h.profile, h.cm);
+                    let arith = h.cm.map_or(NetArith::F32, |p| p.arith);
+                    let how =
+                        FrameDecode { model, profile: h.profile, arith, analyse: self.analyse, transforms: has_transforms(h.version) };
                     frame = Some(Frame { how, lanes, crc: crc32fast::Hasher::new(), pending: Vec::new(), pending_bytes: 0 });
                 }
                 Item::Block(h, p) => {
@@ -311,7 +316,9 @@ impl Decoding<'_, '_> {
     /// Decodes the frame's pending blocks and writes them out.
     fn flush(&mut self, pool: &rayon::ThreadPool, f: &mut Frame, stats: &mut Stats) -> Result<()> {
         let decoded = match f.lanes.as_mut() {
-            Some(lanes) => pool.install(|| decode_cm_batch(lanes, f.how.model, f.how.transforms, &f.pending))?,
+            Some(lanes) => {
+                pool.install(|| decode_cm_batch(lanes, f.how.model.map(|m| (m, m.engine_for(f.how.arith))), f.how.transforms, &f.pending))?
+            }
             None => pool.install(|| decode_batch(f.how, &f.pending, self.threads))?,
         };
         verify(&f.pending, &decoded)?;
@@ -342,7 +349,7 @@ pub fn inspect(input: &mut (impl Read + ?Sized)) -> Result<Stats> {
     let mut stats = Stats::default();
     while let Some(item) = reader.next().transpose()? {
         match item {
-            Item::Frame(h) => stats.add_frame(ModelId(h.model_id), h.profile),
+            Item::Frame(h) => stats.add_frame(ModelId(h.model_id), h.profile, h.cm),
             Item::Block(h, _) => {
                 stats.output_bytes += u64::from(h.orig_len);
                 stats.add_block(&h);
@@ -376,7 +383,7 @@ mod tests {
             let mut coded = Vec::new();
             for g in &groups {
                 let pieces: Vec<(usize, &[u8])> = g.iter().map(|&k| (k % streams, [&a[..], &b[..]][k])).collect();
-                coded.extend(super::super::compress::lane_group(&mut enc, Some(&m), &pieces, 2).unwrap());
+                coded.extend(super::super::compress::lane_group(&mut enc, Some((&m, m.engine())), &pieces, 2).unwrap());
             }
             assert_eq!(coded[1].header.method, Method::Neural);
             // the decompressor's lane learns `a` from a stored block, and decodes `b`
@@ -385,7 +392,7 @@ mod tests {
             let mut back = Vec::new();
             for g in &groups {
                 let group: Vec<(usize, &(BlockHeader, Vec<u8>))> = g.iter().map(|&k| (k % streams, &blocks[k])).collect();
-                back.extend(decode_lane_group(&mut dec, Some(&m), true, &group, 1).unwrap().into_iter().map(|d| d.data));
+                back.extend(decode_lane_group(&mut dec, Some((&m, m.engine())), true, &group, 1).unwrap().into_iter().map(|d| d.data));
             }
             assert_eq!(back, [a.clone(), b.clone()], "{streams} streams");
         }

@@ -16,7 +16,7 @@ pub use decompress::{analyse, decompress, inspect};
 
 use crate::codec::latent::LatentSearch;
 use crate::codec::stream::SegmentCounts;
-use crate::format::{BlockHeader, CmParams, CmRevision, Method, Profile};
+use crate::format::{BlockHeader, CmParams, CmRevision, Method, NetArith, Profile};
 use crate::model::ModelId;
 
 /// Neural blocks stepped together on one thread when decompressing.
@@ -84,7 +84,7 @@ impl Default for Options {
             neural: NeuralUse::Auto,
             profile: Profile::Mixed,
             latent: LatentSearch::Off,
-            cm: CmParams { table_bits: 22, lanes: 2, streams: 1, share: false, revision: CmRevision::LATEST },
+            cm: CmParams { table_bits: 22, lanes: 2, streams: 1, share: false, revision: CmRevision::LATEST, arith: NetArith::Int8 },
         }
     }
 }
@@ -115,6 +115,8 @@ pub struct Stats {
     pub model_ids: Vec<ModelId>,
     /// Numeric profiles of the frames, in order of first appearance.
     pub profiles: Vec<Profile>,
+    /// The network's arithmetics in profile-5 frames, in order of first appearance.
+    pub ariths: Vec<NetArith>,
     /// Bits each component of the predictor saved, by name in order of first appearance
     /// ([`analyse`] only).
     pub saved_bits: Vec<(&'static str, f64)>,
@@ -155,7 +157,12 @@ impl Stats {
         }
     }
 
-    fn add_frame(&mut self, model: ModelId, profile: Profile) {
+    fn add_frame(&mut self, model: ModelId, profile: Profile, cm: Option<CmParams>) {
+        if let Some(p) = cm.filter(|_| profile == Profile::Hybrid) {
+            if !self.ariths.contains(&p.arith) {
+                self.ariths.push(p.arith);
+            }
+        }
         self.frames += 1;
         // a context-mixing frame's identity field holds its parameters, not a model
         if profile != Profile::Cm && !self.model_ids.contains(&model) {

@@ -8,15 +8,15 @@ use proptest::prelude::*;
 use s2s2s::engine::Kernel;
 use s2s2s::LatentSearch as Search;
 use s2s2s::{compress, decompress, Model, NeuralUse, Options, PreparedModel};
-use s2s2s::{CmParams, CmRevision, Profile};
+use s2s2s::{CmParams, CmRevision, NetArith, Profile};
 
 const PROFILES: [Profile; 5] = [Profile::Mixed, Profile::Neural, Profile::Adaptive, Profile::Cm, Profile::Hybrid];
 
 /// (Context mixing: three lanes, more than the threads, sharing what they learn, two streams
 /// each with the network (a lane of one is pinned by the golden files), and a small table that
-/// fills.)
+/// fills; the network in int8, as the levels run it.)
 fn opts(threads: usize, neural_block: usize, streams: usize) -> Options {
-    let cm = CmParams { table_bits: 12, lanes: 3, streams: 2, share: true, revision: CmRevision::LATEST };
+    let cm = CmParams { table_bits: 12, lanes: 3, streams: 2, share: true, revision: CmRevision::LATEST, arith: NetArith::Int8 };
     Options { threads, neural_block, streams_per_thread: streams, max_block: 4096, neural: NeuralUse::Always, cm, ..Options::default() }
 }
 
@@ -115,7 +115,9 @@ fn output_is_independent_of_the_kernel() {
     let mut outputs = Vec::new();
     for k in Kernel::available() {
         let codec = PreparedModel::with_kernel(Model::load(Path::new("tests/data/tiny")).unwrap(), k).unwrap();
-        outputs.push((k, [Profile::Mixed, Profile::Hybrid].map(|p| pack(&codec, &data, &with(p, opts(1, 1000, 4))))));
+        let hybrid = with(Profile::Hybrid, opts(1, 1000, 4));
+        let f32 = Options { cm: CmParams { arith: NetArith::F32, ..hybrid.cm }, ..hybrid.clone() };
+        outputs.push((k, [with(Profile::Mixed, opts(1, 1000, 4)), hybrid, f32].map(|o| pack(&codec, &data, &o))));
     }
     for (k, o) in &outputs {
         assert_eq!(o, &outputs[0].1, "{k:?} differs from {:?}", outputs[0].0);
@@ -134,7 +136,7 @@ fn concatenated_frames_decompress_to_concatenated_inputs() {
 #[test]
 fn engine_matches_the_candle_reference() {
     let model = Model::load(Path::new("tests/data/tiny")).unwrap();
-    let engine = s2s2s::engine::Engine::new(&model.weights, Kernel::detect());
+    let engine = s2s2s::engine::Engine::new(&model.weights, Kernel::detect(), NetArith::F32);
     let t5 = s2s2s::model::reference::T5::new(&model.weights, &candle_core::Device::Cpu).unwrap();
     let ctx: Vec<u32> = (0..10).map(|i| i * 29 % 320).collect();
     let latent = [7u32, 300];
@@ -227,7 +229,7 @@ fn engine_matches_the_pytorch_trainer() {
     let cases = expected["cases"].as_array().unwrap();
     assert!(cases.len() >= 3);
     for k in Kernel::available() {
-        let engine = s2s2s::engine::Engine::new(&model.weights, k);
+        let engine = s2s2s::engine::Engine::new(&model.weights, k, NetArith::F32);
         for case in cases {
             let (context, latent, segment) = (ids(&case["context"]), ids(&case["latent"]), ids(&case["segment"]));
             let mut states = engine.begin_segments(&[(&context, &latent)]);

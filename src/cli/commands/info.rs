@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use s2s2s::{pipeline, Builtin, Stats};
+use s2s2s::{pipeline, Builtin, Profile, Stats};
 
 use super::super::args::Common;
 use super::super::files::{inputs_or_stdin, Source};
@@ -34,7 +34,15 @@ pub fn report(name: &str, s: &Stats) -> String {
             None => m.to_string(),
         })
         .collect();
-    let profiles: Vec<&str> = s.profiles.iter().map(|p| p.name()).collect();
+    let ariths: Vec<&str> = s.ariths.iter().map(|a| a.name()).collect();
+    let profiles: Vec<String> = s
+        .profiles
+        .iter()
+        .map(|p| match p {
+            Profile::Hybrid => format!("hybrid (network in {})", ariths.join(" and ")),
+            _ => p.name().to_owned(),
+        })
+        .collect();
     let mut out = format!("{name}\n");
     out += &format!("  compressed     {} bytes\n", s.input_bytes);
     out += &format!("  original       {} bytes\n", s.output_bytes);

@@ -14,6 +14,7 @@ mod x86;
 
 use super::weights::Weights;
 use crate::numeric::detmath::LANES;
+use crate::numeric::int8;
 
 /// Instruction sets with a compiled variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -56,7 +57,8 @@ impl Kernel {
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
                 v.push(Kernel(Isa::Avx2));
             }
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            // (only where AVX2 is present too: the AVX-512 variant runs AVX2's int8 kernel)
+            if v.len() == 3 && std::arch::is_x86_feature_detected!("avx512f") {
                 v.push(Kernel(Isa::Avx512));
             }
         }
@@ -109,6 +111,7 @@ impl Kernel {
     pub fn matmul_weights(self, x: &[f32], rows: usize, w: &Weights, inp: usize, out: usize, y: &mut [f32]) {
         let w = match w {
             Weights::F32(w) => return self.matmul(x, rows, w, inp, out, y),
+            Weights::I8 { q, scale } => return self.matmul_int8(x, rows, q, scale, inp, out, y),
             Weights::F16(w) => w,
         };
         assert!(x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
@@ -129,6 +132,38 @@ impl Kernel {
                 Isa::Portable => portable::matmul_h(x, rows, w, inp, out, y, buf),
             }
         })
+    }
+
+    /// `y = x · wᵀ` in the int8 arithmetic ([`int8`]): each row of `x` quantised, exact integer
+    /// sums against the int8 rows of `w` (scales `scale`), rescaled.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_int8(self, x: &[f32], rows: usize, w: &[i8], scale: &[f32], inp: usize, out: usize, y: &mut [f32]) {
+        assert!(x.len() >= rows * inp && w.len() >= out * inp && scale.len() >= out && y.len() >= rows * out);
+        thread_local!(static BUF: std::cell::RefCell<(Vec<i16>, Vec<i32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) });
+        BUF.with_borrow_mut(|(xq, sums)| {
+            xq.resize(rows * inp, 0);
+            sums.resize(rows * out, 0);
+            let row_scale: Vec<f32> =
+                x[..rows * inp].chunks_exact(inp).zip(xq.chunks_exact_mut(inp)).map(|(x, q)| int8::quantise(x, q)).collect();
+            self.matmul_i8(xq, rows, w, inp, out, sums);
+            for (r, &rs) in row_scale.iter().enumerate() {
+                for ((y, &s), &ws) in y[r * out..(r + 1) * out].iter_mut().zip(&sums[r * out..(r + 1) * out]).zip(scale) {
+                    *y = int8::rescale(s, rs, ws);
+                }
+            }
+        })
+    }
+
+    /// `y = x · wᵀ` in exact integers: `x` holds `rows` rows of int8 values widened to i16.
+    pub fn matmul_i8(self, x: &[i16], rows: usize, w: &[i8], inp: usize, out: usize, y: &mut [i32]) {
+        assert!(x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
+        match self.0 {
+            // SAFETY: lengths asserted above; the token proves the CPU has AVX2 (AVX-512
+            // variants are only made where AVX2 is present too).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx512 => unsafe { x86::matmul_i8_avx2(x, rows, w, inp, out, y) },
+            _ => portable::matmul_i8(x, rows, w, inp, out, y),
+        }
     }
 
     /// Runs `f` compiled for this variant's vector width: element-wise loops inlined into `f`
@@ -186,6 +221,65 @@ mod tests {
         }
     }
 
+    #[test]
+    fn integer_kernels_agree_exactly_even_at_the_extremes() {
+        for (rows, inp, out) in [(1, 512, 20), (4, 512, 9), (7, 75, 37), (3, 16, 3), (9, 5, 2), (2, 384, 17)] {
+            // the largest magnitudes everywhere: the sums reach 512 · 127², still exact
+            for extreme in [false, true] {
+                let w: Vec<i8> =
+                    (0..out * inp).map(|i| if extreme { [127, -127][i % 2] } else { ((i * 7919 % 255) as i32 - 127) as i8 }).collect();
+                let x: Vec<i16> = (0..rows * inp)
+                    .map(|i| if extreme { [127, -127][(i / 3) % 2] } else { ((i * 104_729 % 255) as i32 - 127) as i16 })
+                    .collect();
+                let reference: Vec<i32> = (0..rows * out)
+                    .map(|k| {
+                        let (r, j) = (k / out, k % out);
+                        (0..inp).map(|e| i64::from(x[r * inp + e]) * i64::from(w[j * inp + e])).sum::<i64>() as i32
+                    })
+                    .collect();
+                for k in Kernel::available() {
+                    let mut got = vec![0i32; rows * out];
+                    k.matmul_i8(&x, rows, &w, inp, out, &mut got);
+                    assert_eq!(got, reference, "{k:?}, {rows} × {inp} × {out}, extreme {extreme}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn int8_weights_give_the_rescaled_integer_products() {
+        let (rows, inp, out) = (5, 48, 11);
+        let w: Vec<f32> = (0..inp * out).map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-3).collect();
+        let x: Vec<f32> = (0..rows * inp).map(|i| ((i * 104_729 % 997) as f32 - 498.0) * 1e-2).collect();
+        let wq = Weights::int8(&w, inp);
+        let Weights::I8 { q, scale } = &wq else { unreachable!() };
+        let mut expected = vec![0f32; rows * out];
+        for r in 0..rows {
+            let mut xq = vec![0i16; inp];
+            let rs = int8::quantise(&x[r * inp..(r + 1) * inp], &mut xq);
+            for j in 0..out {
+                let s: i32 = (0..inp).map(|e| i32::from(xq[e]) * i32::from(q[j * inp + e])).sum();
+                expected[r * out + j] = int8::rescale(s, rs, scale[j]);
+            }
+        }
+        let mut exact = vec![0f32; rows * out];
+        Kernel(Isa::Portable).matmul(&x, rows, &w, inp, out, &mut exact);
+        for k in Kernel::available() {
+            let mut got = vec![0f32; rows * out];
+            k.matmul_weights(&x, rows, &wq, inp, out, &mut got);
+            assert!(got.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits()), "{k:?}");
+            // and close to the float product: each factor is within half a step (1/254 of its
+            // row's largest magnitude) of its value
+            for (i, (a, b)) in got.iter().zip(&exact).enumerate() {
+                let (r, j) = (i / out, i % out);
+                let (xr, wr) = (&x[r * inp..(r + 1) * inp], &w[j * inp..(j + 1) * inp]);
+                let (xm, wm) = (xr.iter().fold(0f32, |m, v| m.max(v.abs())), wr.iter().fold(0f32, |m, v| m.max(v.abs())));
+                let bound: f32 = xr.iter().zip(wr).map(|(x, w)| (x.abs() * wm + w.abs() * xm) / 254.0 + xm * wm / 254f32.powi(2)).sum();
+                assert!((a - b).abs() <= bound * 1.001, "{k:?}: {a} vs {b}, bound {bound}");
+            }
+        }
+    }
+
     fn kernels_agree_on(inp: usize, out: usize) {
         let w: Vec<f32> = (0..inp * out).map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-3).collect();
         let x: Vec<f32> = (0..9 * inp).map(|i| ((i * 104_729 % 997) as f32 - 498.0) * 1e-2).collect();
@@ -197,7 +291,7 @@ mod tests {
         let w16 = Weights::F16(w.iter().map(|&v| f16::from_f32(v)).collect());
         let widened: Vec<f32> = match &w16 {
             Weights::F16(h) => h.iter().map(|v| v.to_f32()).collect(),
-            Weights::F32(_) => unreachable!(),
+            Weights::F32(_) | Weights::I8 { .. } => unreachable!(),
         };
         let mut reference16 = vec![0f32; 9 * out];
         Kernel(Isa::Portable).matmul(&x, 9, &widened, inp, out, &mut reference16);

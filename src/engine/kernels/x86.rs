@@ -372,3 +372,102 @@ pub unsafe fn with_avx512<W: super::Vectorised>(f: W) -> W::Output {
 pub unsafe fn with_avx2<W: super::Vectorised>(f: W) -> W::Output {
     f.run()
 }
+
+/// Sum of the eight i32 lanes (exact: the int8 arithmetic's sums cannot overflow).
+#[target_feature(enable = "avx2")]
+unsafe fn hsum_i32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+    _mm_cvtsi128_si32(s)
+}
+
+/// Integer dot products of rows `r..r + RB` of `x` with the first CB rows of `w`, into columns
+/// `j..j + CB` of `y`. Weights are widened to i16 in registers and `vpmaddwd` adds pairs of
+/// i16 products into i32 lanes exactly (no saturating instruction: the sums cannot overflow).
+///
+/// # Safety
+/// The CPU has AVX2; `x` holds rows `r..r + RB`, `w` at least `CB * inp` values, `y` row
+/// `r + RB - 1` up to column `j + CB`.
+#[target_feature(enable = "avx2")]
+unsafe fn qtile<const RB: usize, const CB: usize>(x: &[i16], r: usize, w: &[i8], inp: usize, out: usize, j: usize, y: &mut [i32]) {
+    debug_assert!(x.len() >= (r + RB) * inp && w.len() >= CB * inp && y.len() >= (r + RB - 1) * out + j + CB);
+    let body = inp - inp % 16;
+    let mut acc = [[_mm256_setzero_si256(); CB]; RB];
+    let mut i = 0;
+    while i < body {
+        // SAFETY: `i + 16 <= body <= inp`: the loads stay within weight rows `c < CB` and input
+        // rows `r + q < r + RB`, which the caller guarantees.
+        unsafe {
+            let mut wv = [_mm256_setzero_si256(); CB];
+            for (c, wv) in wv.iter_mut().enumerate() {
+                *wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(w.as_ptr().add(c * inp + i).cast()));
+            }
+            for (q, acc) in acc.iter_mut().enumerate() {
+                let xv = _mm256_loadu_si256(x.as_ptr().add((r + q) * inp + i).cast());
+                for (a, wv) in acc.iter_mut().zip(&wv) {
+                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, *wv));
+                }
+            }
+        }
+        i += 16;
+    }
+    for (q, acc) in acc.iter().enumerate() {
+        let xr = &x[(r + q) * inp..(r + q + 1) * inp];
+        for (c, a) in acc.iter().enumerate() {
+            let wr = &w[c * inp..(c + 1) * inp];
+            let tail: i32 = (body..inp).map(|k| i32::from(xr[k]) * i32::from(wr[k])).sum();
+            // SAFETY: register operations only; the caller has AVX2.
+            y[(r + q) * out + j + c] = unsafe { hsum_i32(*a) } + tail;
+        }
+    }
+}
+
+/// Rows `0..rows` of `x` against weight rows `j..j + CB`, four rows at a time.
+///
+/// # Safety
+/// As [`qtile`] for every row block.
+#[target_feature(enable = "avx2")]
+unsafe fn qcols<const CB: usize>(x: &[i16], rows: usize, w: &[i8], inp: usize, out: usize, j: usize, y: &mut [i32]) {
+    let wj = &w[j * inp..(j + CB) * inp];
+    let full = rows - rows % 4;
+    // SAFETY: each tile covers rows below `rows` and weight rows below `j + CB <= out`.
+    unsafe {
+        for r in (0..full).step_by(4) {
+            qtile::<4, CB>(x, r, wj, inp, out, j, y);
+        }
+        match rows - full {
+            0 => {}
+            1 => qtile::<1, CB>(x, full, wj, inp, out, j, y),
+            2 => qtile::<2, CB>(x, full, wj, inp, out, j, y),
+            _ => qtile::<3, CB>(x, full, wj, inp, out, j, y),
+        }
+    }
+}
+
+/// `y = x · wᵀ` in exact integers (`x`: `rows × inp` i16, `w`: `out × inp` i8, `y`: i32). A
+/// single row (a decoder step) runs eight weight rows side by side; more rows take two weight
+/// rows across blocks of four input rows.
+///
+/// # Safety
+/// The CPU has AVX2; `x.len() >= rows * inp`, `w.len() >= out * inp`, `y.len() >= rows * out`.
+#[target_feature(enable = "avx2")]
+pub unsafe fn matmul_i8_avx2(x: &[i16], rows: usize, w: &[i8], inp: usize, out: usize, y: &mut [i32]) {
+    debug_assert!(x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
+    let cb = if rows == 1 { 8 } else { 2 };
+    let mut j = 0;
+    // SAFETY: every call covers weight rows below `out` and input rows below `rows`.
+    unsafe {
+        while j + cb <= out {
+            if cb == 8 {
+                qcols::<8>(x, rows, w, inp, out, j, y);
+            } else {
+                qcols::<2>(x, rows, w, inp, out, j, y);
+            }
+            j += cb;
+        }
+        for j in j..out {
+            qcols::<1>(x, rows, w, inp, out, j, y);
+        }
+    }
+}
