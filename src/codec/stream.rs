@@ -12,7 +12,7 @@ use super::latent::LATENT_FLAG_PROB;
 use super::segments::{context_range, index, next_start, segment_len};
 use super::trie::Trie;
 use super::CodingError;
-use crate::engine::{Engine, StreamState};
+use crate::engine::{Engine, Kernel, StreamState};
 use crate::format::Profile;
 use crate::numeric::quantize::Cdf;
 use crate::predict::mixer::{ContextMix, COMPONENTS};
@@ -192,10 +192,10 @@ impl<C: SymbolCoder + BitCoder> BlockStream<C> {
     fn predict(&mut self, row: &[f32], cdf: &mut Cdf) {
         match self.mix.as_mut() {
             Some(m) => m.predict(Some(row), row.len(), cdf),
-            None => cdf.from_logits(row),
+            None => Kernel::best().cdf_from_logits(cdf, row),
         }
         if let Some(h) = self.hybrid.as_mut() {
-            h.raw.from_logits(row);
+            Kernel::best().cdf_from_logits(&mut h.raw, row);
         }
     }
 

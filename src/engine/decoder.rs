@@ -67,7 +67,7 @@ impl Engine {
                 let at = (hd * seg + t) * dh;
                 s.self_v[li][at..at + dh].copy_from_slice(&v[head.clone()]);
                 let sc = &mut scores[..t + 1];
-                self.kernel.scores(&q[head.clone()], kt, kcap, sc);
+                self.scores(&q[head.clone()], kt, kcap, sc);
                 let bias = |j: usize| self.dec_rel[bucket_causal(t - j) * h + hd];
                 attend(sc, scale, bias, &s.self_v[li][hd * seg * dh..(hd * seg + t + 1) * dh], &mut ctx[head]);
             }
@@ -93,7 +93,7 @@ impl Engine {
             for hd in 0..h {
                 let head = r * d + hd * dh..r * d + (hd + 1) * dh;
                 let kt = &s.cross_k[li][hd * dh * kcap..(hd + 1) * dh * kcap];
-                self.kernel.scores(&q[head.clone()], kt, kcap, &mut scores);
+                self.scores(&q[head.clone()], kt, kcap, &mut scores);
                 attend(&mut scores, scale, |_| 0.0, &s.cross_v[li][hd * n * dh..(hd + 1) * n * dh], &mut ctx[head]);
             }
         }

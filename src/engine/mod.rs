@@ -65,6 +65,7 @@ struct DecLayer {
 pub struct Engine {
     cfg: Config,
     kernel: Kernel,
+    arith: NetArith,
     /// The token embedding (the inputs' vectors, always as stored).
     embed: Weights,
     /// The output projection when it differs from `embed` (int8); tied to it otherwise.
@@ -143,6 +144,7 @@ impl Engine {
             dec,
             cfg,
             kernel,
+            arith,
         }
     }
 
@@ -167,6 +169,15 @@ impl Engine {
     /// The output projection (the tied embedding, or its int8 copy).
     fn unembed(&self) -> &Weights {
         self.unembed.as_ref().unwrap_or(&self.embed)
+    }
+
+    /// A query's attention scores against keys stored transposed (`cap` a row), in the
+    /// engine's arithmetic.
+    fn scores(&self, q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
+        match self.arith {
+            NetArith::F32 => self.kernel.scores(q, kt, cap, out),
+            NetArith::Int8 => self.kernel.scores_in_order(q, kt, cap, out),
+        }
     }
 
     /// The kernel variant in use.

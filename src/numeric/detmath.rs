@@ -44,10 +44,14 @@ pub fn finish_lanes(mut acc: [f32; LANES], a: &[f32], b: &[f32], from: usize) ->
 pub fn exp_det(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding and subtracting rounds to an integer
     let xc = x.clamp(-87.0, 88.0);
-    let n = (xc * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let t = xc * std::f32::consts::LOG2_E + ROUND;
+    let n = t - ROUND;
     let r = (xc - n * 0.693_145_75) - n * 1.428_606_8e-6;
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (0.166_666_67 + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
-    let e = f32::from_bits(((n as i32 + 127) as u32) << 23) * p;
+    // the integer n, read from t's low bits (ROUND's unit is 1), as integer arithmetic that
+    // vectorises (`n as i32` would not)
+    let ni = t.to_bits() as i32 - ROUND.to_bits() as i32;
+    let e = f32::from_bits(((ni + 127) as u32) << 23) * p;
     if x < -40.0 {
         0.0
     } else {
@@ -117,6 +121,16 @@ mod tests {
         }
         assert_eq!(exp_det(0.0), 1.0);
         assert_eq!(exp_det(-100.0), 0.0);
+        // the exponent read from bits is the conversion's
+        for i in -8700..=8800 {
+            let x = i as f32 * 0.01;
+            let xc = x.clamp(-87.0, 88.0);
+            let n = (xc * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+            let by_conversion = f32::from_bits(((n as i32 + 127) as u32) << 23);
+            let t = xc * std::f32::consts::LOG2_E + 12_582_912.0;
+            let by_bits = f32::from_bits(((t.to_bits() as i32 - 12_582_912f32.to_bits() as i32 + 127) as u32) << 23);
+            assert_eq!(by_bits.to_bits(), by_conversion.to_bits(), "{x}");
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! scale per output row, each activation row to int8 with its own scale, products summed in
 //! i32. Integer sums are exact in any order, so the kernels (`engine/kernels`) may block and
 //! vectorise them freely; only the quantisation and the rescaling below define bits, and they
-//! use single IEEE operations (a multiply, a division, a round to nearest-even).
+//! use single IEEE operations (a multiply, a division, a round to nearest-even). The decoder's
+//! attention scores in this arithmetic are f32 sums in element order (`engine/kernels`'
+//! `scores_in_order`), which vectorise across keys without `detmath::dot`'s lanes.
 //!
 //! The sums cannot overflow: a dot product of `n` terms is at most `n · 127²`, within i32 for
 //! `n` up to 133,000 (networks here have rows of at most a few thousand).

@@ -18,13 +18,16 @@ pub struct Softmax {
 
 impl Softmax {
     /// Computes the softmax of `logits` (at least one).
+    #[inline(always)]
     pub fn compute(&mut self, logits: &[f32]) {
-        let mut argmax = 0;
-        for (i, &l) in logits.iter().enumerate() {
-            if l > logits[argmax] {
-                argmax = i;
-            }
+        // the first maximal index, in two passes that vectorise: the running maximum as a strict
+        // comparison keeps it (a NaN first logit stays the maximum, as it never compares
+        // greater), then its first index
+        let mut m = logits[0];
+        for &l in logits {
+            m = if l > m { l } else { m };
         }
+        let argmax = if m.is_nan() { 0 } else { logits.iter().position(|&l| l == m).unwrap_or(0) };
         self.exp.clear();
         self.exp.extend_from_slice(logits);
         exp_shifted(&mut self.exp, logits[argmax]);
@@ -64,6 +67,7 @@ pub struct Cdf {
 
 impl Cdf {
     /// Quantises `softmax(logits)`.
+    #[inline(always)]
     pub fn from_logits(&mut self, logits: &[f32]) {
         let mut s = std::mem::take(&mut self.softmax);
         s.compute(logits);
@@ -73,6 +77,7 @@ impl Cdf {
 
     /// Quantises a softmax with integer-exact bookkeeping: floors of scaled probabilities plus
     /// one, the remainder given to the most probable symbol.
+    #[inline(always)]
     pub fn from_softmax(&mut self, s: &Softmax) {
         let n = s.exp.len();
         let scale = (TOTAL - n as u32) as f32 * 0.999_9 / s.sum;

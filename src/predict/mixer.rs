@@ -7,6 +7,7 @@
 //! (`format::Profile`); changing them needs a new profile and new golden files.
 
 use super::adaptive::{Counts, MatchModel, OrderModel};
+use crate::engine::Kernel;
 use crate::numeric::detmath::ln_det;
 use crate::numeric::quantize::{Cdf, Softmax};
 
@@ -151,7 +152,7 @@ impl ContextMix {
         for h in &self.hits {
             self.z[h.token as usize] += self.w_seen[h.set] + self.w_lnp[h.set] * h.lnp;
         }
-        self.softmax.compute(&self.z);
+        Kernel::best().softmax(&mut self.softmax, &self.z);
         cdf.from_softmax(&self.softmax);
     }
 

@@ -15,6 +15,7 @@ mod x86;
 use super::weights::Weights;
 use crate::numeric::detmath::LANES;
 use crate::numeric::int8;
+use crate::numeric::quantize::{Cdf, Softmax};
 
 /// Instruction sets with a compiled variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -107,6 +108,19 @@ impl Kernel {
         }
     }
 
+    /// Attention scores of the int8 arithmetic ([`int8`]): as [`Kernel::scores`], each summed in
+    /// element order instead of `dot`'s lanes (the same bits on every variant).
+    pub fn scores_in_order(self, q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
+        assert!(cap.is_multiple_of(LANES) && out.len() <= cap && kt.len() >= q.len() * cap);
+        match self.0 {
+            // SAFETY: the token proves the CPU has AVX2 (AVX-512 variants are only made where
+            // AVX2 is present too); the body is safe code.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx512 => unsafe { x86::scores_in_order_avx2(q, kt, cap, out) },
+            _ => portable::scores_in_order(q, kt, cap, out),
+        }
+    }
+
     /// `y = x · wᵀ` for a weight matrix in either precision (same bits as its f32 widening).
     pub fn matmul_weights(self, x: &[f32], rows: usize, w: &Weights, inp: usize, out: usize, y: &mut [f32]) {
         let w = match w {
@@ -143,8 +157,16 @@ impl Kernel {
         BUF.with_borrow_mut(|(xq, sums)| {
             xq.resize(rows * inp, 0);
             sums.resize(rows * out, 0);
-            let row_scale: Vec<f32> =
-                x[..rows * inp].chunks_exact(inp).zip(xq.chunks_exact_mut(inp)).map(|(x, q)| int8::quantise(x, q)).collect();
+            // (compiled for the variant's vector width: the same bits)
+            struct Quantise<'a>(&'a [f32], &'a mut [i16], usize);
+            impl Vectorised for Quantise<'_> {
+                type Output = Vec<f32>;
+                #[inline(always)]
+                fn run(self) -> Vec<f32> {
+                    self.0.chunks_exact(self.2).zip(self.1.chunks_exact_mut(self.2)).map(|(x, q)| int8::quantise(x, q)).collect()
+                }
+            }
+            let row_scale = self.vectorised(Quantise(&x[..rows * inp], xq, inp));
             self.matmul_i8(xq, rows, w, inp, out, sums);
             for (r, &rs) in row_scale.iter().enumerate() {
                 for ((y, &s), &ws) in y[r * out..(r + 1) * out].iter_mut().zip(&sums[r * out..(r + 1) * out]).zip(scale) {
@@ -164,6 +186,38 @@ impl Kernel {
             Isa::Avx2 | Isa::Avx512 => unsafe { x86::matmul_i8_avx2(x, rows, w, inp, out, y) },
             _ => portable::matmul_i8(x, rows, w, inp, out, y),
         }
+    }
+
+    /// The fastest variant this CPU supports, detected once.
+    pub fn best() -> Self {
+        static BEST: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *BEST.get_or_init(Self::detect)
+    }
+
+    /// `s.compute(logits)` compiled for this variant's vector width (the same bits).
+    pub fn softmax(self, s: &mut Softmax, logits: &[f32]) {
+        struct Work<'a>(&'a mut Softmax, &'a [f32]);
+        impl Vectorised for Work<'_> {
+            type Output = ();
+            #[inline(always)]
+            fn run(self) {
+                self.0.compute(self.1)
+            }
+        }
+        self.vectorised(Work(s, logits))
+    }
+
+    /// `cdf.from_logits(logits)` compiled for this variant's vector width (the same bits).
+    pub fn cdf_from_logits(self, cdf: &mut Cdf, logits: &[f32]) {
+        struct Work<'a>(&'a mut Cdf, &'a [f32]);
+        impl Vectorised for Work<'_> {
+            type Output = ();
+            #[inline(always)]
+            fn run(self) {
+                self.0.from_logits(self.1)
+            }
+        }
+        self.vectorised(Work(cdf, logits))
     }
 
     /// Runs `f` compiled for this variant's vector width: element-wise loops inlined into `f`
@@ -276,6 +330,30 @@ mod tests {
                 let (xm, wm) = (xr.iter().fold(0f32, |m, v| m.max(v.abs())), wr.iter().fold(0f32, |m, v| m.max(v.abs())));
                 let bound: f32 = xr.iter().zip(wr).map(|(x, w)| (x.abs() * wm + w.abs() * xm) / 254.0 + xm * wm / 254f32.powi(2)).sum();
                 assert!((a - b).abs() <= bound * 1.001, "{k:?}: {a} vs {b}, bound {bound}");
+            }
+        }
+    }
+
+    #[test]
+    fn scores_in_order_sum_each_key_in_element_order_on_every_kernel() {
+        for dh in [5, 16, 64] {
+            for n in [1, 15, 16, 17, 63, 64, 65, 130] {
+                let keys: Vec<f32> = (0..n * dh).map(|i| ((i * 7919 % 1009) as f32 - 504.0) * 1e-3).collect();
+                let q: Vec<f32> = (0..dh).map(|i| ((i * 104_729 % 997) as f32 - 498.0) * 1e-2).collect();
+                let cap = key_capacity(n);
+                let mut kt = vec![0f32; dh * cap];
+                for j in 0..n {
+                    for e in 0..dh {
+                        kt[e * cap + j] = keys[j * dh + e];
+                    }
+                }
+                let reference: Vec<f32> = (0..n).map(|j| (0..dh).fold(0f32, |s, e| s + q[e] * keys[j * dh + e])).collect();
+                for k in Kernel::available() {
+                    let mut got = vec![0f32; n];
+                    k.scores_in_order(&q, &kt, cap, &mut got);
+                    let same = got.iter().zip(&reference).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{k:?}, dh {dh}, {n} keys");
+                }
             }
         }
     }

@@ -74,3 +74,36 @@ pub fn matmul_i8(x: &[i16], rows: usize, w: &[i8], inp: usize, out: usize, y: &m
         }
     }
 }
+
+/// Attention scores in the int8 arithmetic: `out[j] = q · key_j` summed in element order (one
+/// chain per key, from `q[0] · key_j[0]`), keys stored transposed as for [`scores`]. Keys run 64
+/// side by side, so that the chains vectorise across keys and hide the adds' latency.
+#[inline(always)]
+pub fn scores_in_order(q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
+    const WIDE: usize = 64;
+    let mut j0 = 0;
+    while j0 < out.len() {
+        let n = (out.len() - j0).min(WIDE);
+        if j0 + WIDE <= cap {
+            let mut acc = [0f32; WIDE];
+            for (e, &qe) in q.iter().enumerate() {
+                let keys: &[f32; WIDE] = kt[e * cap + j0..e * cap + j0 + WIDE].try_into().expect("a whole block of keys");
+                for (a, k) in acc.iter_mut().zip(keys) {
+                    *a += qe * k;
+                }
+            }
+            out[j0..j0 + n].copy_from_slice(&acc[..n]);
+        } else {
+            let mut acc = [0f32; LANES];
+            for (e, &qe) in q.iter().enumerate() {
+                let keys: &[f32; LANES] = kt[e * cap + j0..e * cap + j0 + LANES].try_into().expect("a whole group of keys");
+                for (a, k) in acc.iter_mut().zip(keys) {
+                    *a += qe * k;
+                }
+            }
+            let n = n.min(LANES);
+            out[j0..j0 + n].copy_from_slice(&acc[..n]);
+        }
+        j0 += if j0 + WIDE <= cap { WIDE } else { LANES };
+    }
+}

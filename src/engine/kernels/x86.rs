@@ -355,6 +355,15 @@ pub unsafe fn scores_avx2(q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
     super::portable::scores(q, kt, cap, out)
 }
 
+/// Attention scores in element order compiled for AVX2 (the portable body, the same bits).
+///
+/// # Safety
+/// The CPU has AVX2; lengths as `Kernel::scores_in_order` asserts.
+#[target_feature(enable = "avx2")]
+pub unsafe fn scores_in_order_avx2(q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
+    super::portable::scores_in_order(q, kt, cap, out)
+}
+
 /// Runs `f` in a function compiled for AVX-512 (element-wise loops in `f` vectorise wider).
 ///
 /// # Safety
