@@ -65,6 +65,7 @@ struct DecLayer {
 pub struct Engine {
     cfg: Config,
     kernel: Kernel,
+    /// The arithmetic of the linear layers and the decoder's attention scores.
     arith: NetArith,
     /// The token embedding (the inputs' vectors, always as stored).
     embed: Weights,
