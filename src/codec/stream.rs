@@ -192,10 +192,10 @@ impl<C: SymbolCoder + BitCoder> BlockStream<C> {
     fn predict(&mut self, row: &[f32], cdf: &mut Cdf) {
         match self.mix.as_mut() {
             Some(m) => m.predict(Some(row), row.len(), cdf),
-            None => Kernel::best().cdf_from_logits(cdf, row),
+            None => Kernel::best().on_logits(cdf, row),
         }
         if let Some(h) = self.hybrid.as_mut() {
-            Kernel::best().cdf_from_logits(&mut h.raw, row);
+            Kernel::best().on_logits(&mut h.raw, row);
         }
     }
 

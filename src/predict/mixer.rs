@@ -152,7 +152,7 @@ impl ContextMix {
         for h in &self.hits {
             self.z[h.token as usize] += self.w_seen[h.set] + self.w_lnp[h.set] * h.lnp;
         }
-        Kernel::best().softmax(&mut self.softmax, &self.z);
+        Kernel::best().on_logits(&mut self.softmax, &self.z);
         cdf.from_softmax(&self.softmax);
     }
 

@@ -38,6 +38,26 @@ pub trait Vectorised {
     fn run(self) -> Self::Output;
 }
 
+/// Element-wise work on a row of logits that [`Kernel::on_logits`] compiles for the widest
+/// vectors: a softmax, or a softmax quantised to a CDF. `on_logits` must be `#[inline(always)]`.
+pub trait OnLogits {
+    fn on_logits(&mut self, logits: &[f32]);
+}
+
+impl OnLogits for Softmax {
+    #[inline(always)]
+    fn on_logits(&mut self, logits: &[f32]) {
+        self.compute(logits)
+    }
+}
+
+impl OnLogits for Cdf {
+    #[inline(always)]
+    fn on_logits(&mut self, logits: &[f32]) {
+        self.from_logits(logits)
+    }
+}
+
 /// A kernel variant this CPU can run (see the module doc: only CPU detection makes one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Kernel(Isa);
@@ -153,20 +173,25 @@ impl Kernel {
     #[allow(clippy::too_many_arguments)]
     fn matmul_int8(self, x: &[f32], rows: usize, w: &[i8], scale: &[f32], inp: usize, out: usize, y: &mut [f32]) {
         assert!(x.len() >= rows * inp && w.len() >= out * inp && scale.len() >= out && y.len() >= rows * out);
-        thread_local!(static BUF: std::cell::RefCell<(Vec<i16>, Vec<i32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) });
-        BUF.with_borrow_mut(|(xq, sums)| {
+        type Buffers = (Vec<i16>, Vec<f32>, Vec<i32>);
+        thread_local!(static BUF: std::cell::RefCell<Buffers> = const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) });
+        BUF.with_borrow_mut(|(xq, row_scale, sums)| {
             xq.resize(rows * inp, 0);
+            row_scale.resize(rows, 0.0);
             sums.resize(rows * out, 0);
             // (compiled for the variant's vector width: the same bits)
-            struct Quantise<'a>(&'a [f32], &'a mut [i16], usize);
+            struct Quantise<'a>(&'a [f32], &'a mut [i16], &'a mut [f32], usize);
             impl Vectorised for Quantise<'_> {
-                type Output = Vec<f32>;
+                type Output = ();
                 #[inline(always)]
-                fn run(self) -> Vec<f32> {
-                    self.0.chunks_exact(self.2).zip(self.1.chunks_exact_mut(self.2)).map(|(x, q)| int8::quantise(x, q)).collect()
+                fn run(self) {
+                    let rows = self.0.chunks_exact(self.3).zip(self.1.chunks_exact_mut(self.3));
+                    for ((x, q), s) in rows.zip(self.2.iter_mut()) {
+                        *s = int8::quantise(x, q);
+                    }
                 }
             }
-            let row_scale = self.vectorised(Quantise(&x[..rows * inp], xq, inp));
+            self.vectorised(Quantise(&x[..rows * inp], xq, row_scale, inp));
             self.matmul_i8(xq, rows, w, inp, out, sums);
             for (r, &rs) in row_scale.iter().enumerate() {
                 for ((y, &s), &ws) in y[r * out..(r + 1) * out].iter_mut().zip(&sums[r * out..(r + 1) * out]).zip(scale) {
@@ -194,30 +219,18 @@ impl Kernel {
         *BEST.get_or_init(Self::detect)
     }
 
-    /// `s.compute(logits)` compiled for this variant's vector width (the same bits).
-    pub fn softmax(self, s: &mut Softmax, logits: &[f32]) {
-        struct Work<'a>(&'a mut Softmax, &'a [f32]);
-        impl Vectorised for Work<'_> {
+    /// `t`'s work on a row of logits ([`OnLogits`]) compiled for this variant's vector width
+    /// (the same bits).
+    pub fn on_logits<T: OnLogits>(self, t: &mut T, logits: &[f32]) {
+        struct Work<'a, T>(&'a mut T, &'a [f32]);
+        impl<T: OnLogits> Vectorised for Work<'_, T> {
             type Output = ();
             #[inline(always)]
             fn run(self) {
-                self.0.compute(self.1)
+                self.0.on_logits(self.1)
             }
         }
-        self.vectorised(Work(s, logits))
-    }
-
-    /// `cdf.from_logits(logits)` compiled for this variant's vector width (the same bits).
-    pub fn cdf_from_logits(self, cdf: &mut Cdf, logits: &[f32]) {
-        struct Work<'a>(&'a mut Cdf, &'a [f32]);
-        impl Vectorised for Work<'_> {
-            type Output = ();
-            #[inline(always)]
-            fn run(self) {
-                self.0.from_logits(self.1)
-            }
-        }
-        self.vectorised(Work(cdf, logits))
+        self.vectorised(Work(t, logits))
     }
 
     /// Runs `f` compiled for this variant's vector width: element-wise loops inlined into `f`
@@ -272,6 +285,22 @@ mod tests {
                     assert!(same, "{k:?}, dh {dh}, {n} keys");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn widened_softmax_and_cdf_give_the_plain_bits_on_every_kernel() {
+        let logits: Vec<f32> = (0..4099).map(|i| ((i * 7919 % 2003) as f32 - 1001.0) * 0.013).collect();
+        let (mut plain, mut plain_cdf) = (Softmax::default(), Cdf::default());
+        plain.compute(&logits);
+        plain_cdf.from_logits(&logits);
+        for k in Kernel::available() {
+            let (mut s, mut c) = (Softmax::default(), Cdf::default());
+            k.on_logits(&mut s, &logits);
+            k.on_logits(&mut c, &logits);
+            let same = (0..logits.len() as u32).all(|t| s.prob(t).to_bits() == plain.prob(t).to_bits());
+            assert!(same, "{k:?}");
+            assert_eq!((c.cumulative(), c.argmax), (plain_cdf.cumulative(), plain_cdf.argmax), "{k:?}");
         }
     }
 
