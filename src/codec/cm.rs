@@ -16,7 +16,6 @@ use super::coder::{BitCoder, Decoder, Encoder, Replay};
 use super::trie::Trie;
 use super::CodingError;
 use crate::format::CmRevision;
-use crate::numeric::quantize::Cdf;
 use crate::predict::cm::{Cursor, NetBit, Predictor, TokenEnd};
 
 /// One lane: a predictor that carries over from block to block.
@@ -30,8 +29,6 @@ pub struct Lane {
     seen: usize,
     /// Whether a token ends where a longer one could go on.
     end: TokenEnd,
-    /// Scratch: the distributions in trie order, cumulated ([`Trie::weigh`]).
-    cum: [Vec<u32>; 2],
 }
 
 /// `part / whole` in 12 bits, kept codable (`1..=4095`).
@@ -46,7 +43,7 @@ impl Lane {
     pub fn new(table_bits: u32, revision: CmRevision, network: bool, streams: usize) -> Self {
         let slots = if streams > 1 { (0..streams).map(|i| (i > 0).then(Cursor::default)).collect() } else { Vec::new() };
         let predictor = Predictor::new(table_bits, revision, network, Cursor::default());
-        Self { predictor, slots, active: 0, seen: 0, end: TokenEnd::default(), cum: [Vec::new(), Vec::new()] }
+        Self { predictor, slots, active: 0, seen: 0, end: TokenEnd::default() }
     }
 
     /// From now on, also measures what each component of the predictor saves
@@ -98,8 +95,8 @@ impl Lane {
     }
 
     /// Codes token `want` (encoder; ignored by the decoder) as decisions along `trie`, given two
-    /// distributions over the tokens (`cdfs`: the network's own and its mixture with the block's
-    /// token models), and returns the token coded. From the root, each byte of the token is 8
+    /// distributions over the tokens (`weighed`: the network's own and its mixture with the
+    /// block's token models, each in the trie's order, cumulated by [`Trie::weigh`]), and returns the token coded. From the root, each byte of the token is 8
     /// bits, most significant first, each predicted by the context mixer with each
     /// distribution's probability of that bit (summed over the tokens still possible) as inputs;
     /// a bit that only one value of could continue a token is not coded. After each byte, where
@@ -110,13 +107,11 @@ impl Lane {
         slot: usize,
         coder: &mut impl BitCoder,
         trie: &Trie,
-        cdfs: [&Cdf; 2],
+        weighed: [&[u32]; 2],
         want: u32,
     ) -> Result<u32, CodingError> {
         self.select(slot);
-        trie.weigh(cdfs[0], &mut self.cum[0]);
-        trie.weigh(cdfs[1], &mut self.cum[1]);
-        let [a, b] = &self.cum;
+        let [a, b] = weighed;
         // the probability of ranks from..to among ranks lo..hi, in each distribution
         let p = |from: usize, to: usize, lo: usize, hi: usize| [p12(a[to] - a[from], a[hi] - a[lo]), p12(b[to] - b[from], b[hi] - b[lo])];
         let want = trie.bytes_of(want.min(trie.len() as u32 - 1));
@@ -276,13 +271,23 @@ mod tests {
         let tokens: Vec<u32> = (0..40u32).map(|i| (i * 5 + i / 3) % words.len() as u32).collect();
         let mut lane = Lane::new(12, CmRevision::LATEST, true, 1);
         let mut enc = Encoder::default();
-        for (t, [a, b]) in tokens.iter().zip(&cdfs) {
+        let weighed: Vec<[Vec<u32>; 2]> = cdfs
+            .iter()
+            .map(|cdfs| {
+                cdfs.each_ref().map(|c| {
+                    let mut cum = Vec::new();
+                    trie.weigh(c, &mut cum);
+                    cum
+                })
+            })
+            .collect();
+        for (t, [a, b]) in tokens.iter().zip(&weighed) {
             assert_eq!(lane.code_token(0, &mut enc, &trie, [a, b], *t).unwrap(), *t);
         }
         let payload = enc.finish();
         let mut lane = Lane::new(12, CmRevision::LATEST, true, 1);
         let mut dec = Decoder::new(&payload).unwrap();
-        let back: Vec<u32> = cdfs.iter().map(|[a, b]| lane.code_token(0, &mut dec, &trie, [a, b], 0).unwrap()).collect();
+        let back: Vec<u32> = weighed.iter().map(|[a, b]| lane.code_token(0, &mut dec, &trie, [a, b], 0).unwrap()).collect();
         assert_eq!(back, tokens);
     }
 

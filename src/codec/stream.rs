@@ -4,7 +4,7 @@
 //! One loop serves both directions through [`SymbolCoder`], so the encoder and decoder cannot
 //! drift apart. Normative: this loop's order of coding is the format.
 
-use rayon::prelude::*;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::cm::Lane;
 use super::coder::{BitCoder, SymbolCoder};
@@ -34,6 +34,8 @@ struct Hybrid {
     /// the lane weighs both.
     raw: Cdf,
     mixed: Cdf,
+    /// Both in the trie's order, cumulated ([`Trie::weigh`]): what the lane codes with.
+    weighed: [Vec<u32>; 2],
     /// The logits of the last prediction, and the token coded under it that the stream has not
     /// learnt yet (it learns it in parallel with the other streams, before its next prediction).
     row: Vec<f32>,
@@ -89,7 +91,14 @@ impl<C: SymbolCoder + BitCoder> BlockStream<C> {
     /// Codes the tokens on stream `slot` of a context-mixing lane (profile 5, with
     /// [`code_on_lane`]; no latents).
     pub fn on_lane(mut self, slot: usize) -> Self {
-        self.hybrid = Some(Hybrid { slot, raw: Cdf::default(), mixed: Cdf::default(), row: Vec::new(), coded: None });
+        self.hybrid = Some(Hybrid {
+            slot,
+            raw: Cdf::default(),
+            mixed: Cdf::default(),
+            weighed: [Vec::new(), Vec::new()],
+            row: Vec::new(),
+            coded: None,
+        });
         self
     }
 
@@ -137,11 +146,12 @@ impl<C: SymbolCoder + BitCoder> BlockStream<C> {
         }
     }
 
-    /// Codes (or decodes) token `idx` under `cdf`, keeping the decoded history.
-    fn code_token(&mut self, idx: usize, cdf: &Cdf, lane: &mut Option<OnLane>) -> Result<u32, CodingError> {
+    /// Codes (or decodes) token `idx` under `cdf` (on a lane, under the stream's weighed
+    /// distributions), keeping the decoded history.
+    fn code_token(&mut self, idx: usize, cdf: &Cdf, lane: Option<(&mut Lane, &Trie)>) -> Result<u32, CodingError> {
         let want = self.tokens.get(idx).copied().unwrap_or(0);
-        let got = match (self.hybrid.as_mut(), lane) {
-            (Some(h), Some(l)) => l.lane.code_token(h.slot, &mut self.coder, l.trie, [&h.raw, cdf], want)?,
+        let got = match (self.hybrid.as_ref(), lane) {
+            (Some(h), Some((lane, trie))) => lane.code_token(h.slot, &mut self.coder, trie, [&h.weighed[0], &h.weighed[1]], want)?,
             _ => self.coder.code(cdf, want)?,
         };
         if idx == self.tokens.len() {
@@ -181,7 +191,7 @@ impl<C: SymbolCoder + BitCoder> BlockStream<C> {
     /// last token.
     fn code_step(&mut self, row: &[f32], cdf: &mut Cdf, engine: &Engine) -> Result<(), CodingError> {
         self.predict(row, cdf);
-        let got = self.code_token(self.step_index(), cdf, &mut None)?;
+        let got = self.code_token(self.step_index(), cdf, None)?;
         self.learn(Some(row), got);
         self.end_step(engine);
         Ok(())
@@ -199,22 +209,26 @@ impl<C: SymbolCoder + BitCoder> BlockStream<C> {
         }
     }
 
-    /// [`Self::predict`] on a lane: the mixture and the logits kept with the stream, so that the
-    /// streams of a step predict in parallel before their lane codes them in order.
-    fn predict_on_lane(&mut self, row: &[f32]) {
+    /// [`Self::predict`] on a lane: the mixture, both distributions weighed along `trie` and the
+    /// logits kept with the stream, so that the streams of a step predict in parallel before
+    /// their lane codes them in order.
+    fn predict_on_lane(&mut self, row: &[f32], trie: &Trie) {
         let h = self.hybrid.as_mut().expect("a stream on a lane");
         let mut mixed = std::mem::take(&mut h.mixed);
         h.row.clear();
         h.row.extend_from_slice(row);
         self.predict(row, &mut mixed);
-        self.hybrid.as_mut().expect("a stream on a lane").mixed = mixed;
+        let h = self.hybrid.as_mut().expect("a stream on a lane");
+        trie.weigh(&h.raw, &mut h.weighed[0]);
+        trie.weigh(&mixed, &mut h.weighed[1]);
+        h.mixed = mixed;
     }
 
     /// Codes the token [`Self::predict_on_lane`] predicted on the lane; the stream learns it with
     /// [`Self::learn_on_lane`] before its next prediction.
-    fn code_on_lane(&mut self, lane: &mut Option<OnLane>) -> Result<(), CodingError> {
+    fn code_on_lane(&mut self, lane: &mut Lane, trie: &Trie) -> Result<(), CodingError> {
         let mixed = self.hybrid.as_mut().map(|h| std::mem::take(&mut h.mixed)).expect("a stream on a lane");
-        let got = self.code_token(self.step_index(), &mixed, lane);
+        let got = self.code_token(self.step_index(), &mixed, Some((lane, trie)));
         let h = self.hybrid.as_mut().expect("a stream on a lane");
         h.mixed = mixed;
         h.coded = Some(got?);
@@ -264,17 +278,11 @@ fn code_adaptive<C: SymbolCoder + BitCoder>(vocab: usize, streams: &mut [BlockSt
     for s in streams {
         for idx in 0..s.n {
             s.mix.get_or_insert_default().predict(None, vocab, &mut cdf);
-            let got = s.code_token(idx, &cdf, &mut None)?;
+            let got = s.code_token(idx, &cdf, None)?;
             s.learn(None, got);
         }
     }
     Ok(())
-}
-
-/// The lane profile-5 streams code on, and the vocabulary's trie.
-struct OnLane<'a> {
-    lane: &'a mut Lane,
-    trie: &'a Trie,
 }
 
 /// Runs the network over several blocks in lockstep, coding (or decoding) every token.
@@ -286,14 +294,51 @@ pub fn code_in_lockstep<C: SymbolCoder + BitCoder + Send>(
     if profile == Profile::Adaptive {
         return code_adaptive(engine.config().vocab, streams);
     }
-    lockstep(engine, streams, None, 1)
+    let vocab = engine.config().vocab;
+    let mut cdf = Cdf::default();
+    let mut logits = Vec::new();
+    loop {
+        start_segments(engine, streams, &mut cdf)?;
+        let mut active: Vec<&mut BlockStream<C>> = streams.iter_mut().filter(|s| s.state.is_some()).collect();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let inputs: Vec<u32> = active.iter().map(|s| s.next_input(engine)).collect();
+        let mut states: Vec<&mut StreamState> = active.iter_mut().filter_map(|s| s.state.as_mut()).collect();
+        engine.step(&mut states, &inputs, &mut logits);
+        for (s, row) in active.iter_mut().zip(logits.chunks(vocab)) {
+            s.code_step(row, &mut cdf, engine)?;
+        }
+    }
+}
+
+/// Starts the next segment of every stream between segments that has tokens left.
+fn start_segments<C: SymbolCoder + BitCoder>(engine: &Engine, streams: &mut [BlockStream<C>], cdf: &mut Cdf) -> Result<(), CodingError> {
+    let mut starts = Vec::new();
+    for (i, s) in streams.iter_mut().enumerate() {
+        if s.state.is_none() && s.seg_start < s.n {
+            starts.push((i, s.begin_segment(cdf, engine)?));
+        }
+    }
+    if !starts.is_empty() {
+        let inputs: Vec<(&[u32], &[u32])> = starts.iter().map(|(_, (c, l))| (c.as_slice(), l.as_slice())).collect();
+        for ((i, _), state) in starts.iter().zip(engine.begin_segments(&inputs)) {
+            streams[*i].state = Some(state);
+        }
+    }
+    Ok(())
 }
 
 /// Runs the network over several blocks of one lane in lockstep (profile 5: each stream made
 /// [`on_lane`](BlockStream::on_lane) with its slot). Each step codes the streams' tokens in the
-/// order of `streams`, so the lane learns them in an order decoding reproduces. What each stream
-/// does alone (its network rows, distributions, token models) runs as `parts` parallel tasks
-/// (scheduling only: the bits do not change).
+/// order of `streams`, so the lane learns them in an order decoding reproduces.
+///
+/// The streams are split into up to `parts` groups (in order), each run by its own thread:
+/// what a stream does alone (its segments' encoder pass, its network rows, its distributions
+/// and token models) runs in parallel with the other groups', and the groups take turns at the
+/// lane, one step each in group order. So while one group codes its tokens, the others step
+/// the network, yet the lane codes exactly the order of one thread running every stream: the
+/// bits do not depend on `parts`.
 pub fn code_on_lane<C: SymbolCoder + BitCoder + Send>(
     engine: &Engine,
     lane: &mut Lane,
@@ -301,63 +346,132 @@ pub fn code_on_lane<C: SymbolCoder + BitCoder + Send>(
     streams: &mut [BlockStream<C>],
     parts: usize,
 ) -> Result<(), CodingError> {
-    lockstep(engine, streams, Some(OnLane { lane, trie }), parts)
+    let chunk = streams.len().div_ceil(parts.max(1)).max(1);
+    let baton = Baton::new(lane, streams.len().div_ceil(chunk));
+    let results: Vec<Result<(), CodingError>> = std::thread::scope(|scope| {
+        let mut groups = streams.chunks_mut(chunk).enumerate();
+        let first = groups.next();
+        let baton = &baton;
+        let others: Vec<_> =
+            groups.map(|(g, group)| scope.spawn(move || baton.run(|| code_group(engine, trie, baton, g, group)))).collect();
+        let mut results: Vec<_> = first.map(|(g, group)| baton.run(|| code_group(engine, trie, baton, g, group))).into_iter().collect();
+        results.extend(others.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
+        results
+    });
+    results.into_iter().collect()
 }
 
-/// `parts`: how many parallel tasks a lane's streams are split into for their own work.
-fn lockstep<C: SymbolCoder + BitCoder + Send>(
+/// One group of a lane's streams ([`code_on_lane`]), step by step until all its streams end.
+fn code_group<C: SymbolCoder + BitCoder>(
     engine: &Engine,
+    trie: &Trie,
+    baton: &Baton,
+    g: usize,
     streams: &mut [BlockStream<C>],
-    mut lane: Option<OnLane>,
-    parts: usize,
 ) -> Result<(), CodingError> {
     let vocab = engine.config().vocab;
     let mut cdf = Cdf::default();
     let mut logits = Vec::new();
-    // (on a lane: each parallel task's logits, kept from step to step)
-    let mut task_logits: Vec<Vec<f32>> = Vec::new();
     loop {
-        let mut starts = Vec::new();
-        for (i, s) in streams.iter_mut().enumerate() {
-            if s.state.is_none() && s.seg_start < s.n {
-                starts.push((i, s.begin_segment(&mut cdf, engine)?));
-            }
-        }
-        if !starts.is_empty() {
-            let inputs: Vec<(&[u32], &[u32])> = starts.iter().map(|(_, (c, l))| (c.as_slice(), l.as_slice())).collect();
-            for ((i, _), state) in starts.iter().zip(engine.begin_segments_split(parts, &inputs)) {
-                streams[*i].state = Some(state);
-            }
-        }
+        start_segments(engine, streams, &mut cdf)?;
         let mut active: Vec<&mut BlockStream<C>> = streams.iter_mut().filter(|s| s.state.is_some()).collect();
-        if active.is_empty() {
-            return Ok(());
-        }
-        let inputs: Vec<u32> = active.iter().map(|s| s.next_input(engine)).collect();
-        if lane.is_some() {
-            // What each stream does alone runs in parallel, one task per chunk of streams: learn
-            // the token it coded last step, step the network's rows, predict (rows never
-            // interact, so the split changes nothing). Then the lane codes the tokens in stream
-            // order.
-            let chunk = active.len().div_ceil(parts.max(1)).max(1);
-            task_logits.resize_with(active.len().div_ceil(chunk), Vec::new);
-            let tasks = active.par_chunks_mut(chunk).zip(inputs.par_chunks(chunk)).zip(task_logits.par_iter_mut());
-            tasks.for_each(|((chunk, inputs), logits)| {
-                chunk.iter_mut().for_each(|s| s.learn_on_lane());
-                let mut states: Vec<&mut StreamState> = chunk.iter_mut().filter_map(|s| s.state.as_mut()).collect();
-                engine.step(&mut states, inputs, logits);
-                chunk.iter_mut().zip(logits.chunks(vocab)).for_each(|(s, row)| s.predict_on_lane(row));
-            });
-            for s in active.iter_mut() {
-                s.code_on_lane(&mut lane)?;
-                s.end_step(engine);
-            }
-        } else {
+        if !active.is_empty() {
+            // each stream learns the token it coded last step, then the network steps its row
+            active.iter_mut().for_each(|s| s.learn_on_lane());
+            let inputs: Vec<u32> = active.iter().map(|s| s.next_input(engine)).collect();
             let mut states: Vec<&mut StreamState> = active.iter_mut().filter_map(|s| s.state.as_mut()).collect();
             engine.step(&mut states, &inputs, &mut logits);
-            for (s, row) in active.iter_mut().zip(logits.chunks(vocab)) {
-                s.code_step(row, &mut cdf, engine)?;
+            active.iter_mut().zip(logits.chunks(vocab)).for_each(|(s, row)| s.predict_on_lane(row, trie));
+        }
+        let Some(mut turn) = baton.wait(g) else {
+            return Ok(()); // another group failed: its error is the result
+        };
+        for s in active.iter_mut() {
+            s.code_on_lane(turn.lane, trie)?;
+            s.end_step(engine);
+        }
+        let done = active.is_empty();
+        turn.pass(g, done);
+        drop(turn);
+        baton.next.notify_all();
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// The turns of a lane's groups of streams ([`code_on_lane`]): whose step the lane codes next.
+struct Baton<'l> {
+    turn: Mutex<Turn<'l>>,
+    next: Condvar,
+}
+
+struct Turn<'l> {
+    lane: &'l mut Lane,
+    /// The group whose turn it is.
+    group: usize,
+    /// Groups with no tokens left, which the turn skips.
+    done: Vec<bool>,
+    /// Set when a group fails (or panics): the others stop.
+    stop: bool,
+}
+
+impl<'l> Baton<'l> {
+    fn new(lane: &'l mut Lane, groups: usize) -> Self {
+        Self { turn: Mutex::new(Turn { lane, group: 0, done: vec![false; groups], stop: false }), next: Condvar::new() }
+    }
+
+    /// Runs a group's work; when it fails or panics, stops the other groups.
+    fn run(&self, work: impl FnOnce() -> Result<(), CodingError>) -> Result<(), CodingError> {
+        /// (stops the others if the work unwinds)
+        struct OnPanic<'a, 'l>(&'a Baton<'l>);
+        impl Drop for OnPanic<'_, '_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.stop();
+                }
             }
+        }
+        let _guard = OnPanic(self);
+        let result = work();
+        if result.is_err() {
+            self.stop();
+        }
+        result
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Turn<'l>> {
+        // (a group that panicked holding the lock left nothing half-done that `stop` reads)
+        self.turn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stop(&self) {
+        self.lock().stop = true;
+        self.next.notify_all();
+    }
+
+    /// Waits for group `g`'s turn; `None` once a group has failed.
+    fn wait(&self, g: usize) -> Option<MutexGuard<'_, Turn<'l>>> {
+        let mut turn = self.lock();
+        loop {
+            if turn.stop {
+                return None;
+            }
+            if turn.group == g {
+                return Some(turn);
+            }
+            turn = self.next.wait(turn).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+impl Turn<'_> {
+    /// Passes the turn from group `g` to the next group with tokens left (`done`: `g` has none).
+    fn pass(&mut self, g: usize, done: bool) {
+        self.done[g] = done;
+        let n = self.done.len();
+        if let Some(next) = (1..=n).map(|k| (g + k) % n).find(|&k| !self.done[k]) {
+            self.group = next;
         }
     }
 }

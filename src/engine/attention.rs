@@ -7,6 +7,7 @@ use super::key_capacity;
 use crate::numeric::detmath::softmax;
 
 /// Rows `start..start + n` of a `rows × d` matrix, regrouped per head: `h × n × dh`.
+#[inline(always)]
 pub(super) fn split_heads(x: &[f32], start: usize, n: usize, d: usize, h: usize) -> Vec<f32> {
     let dh = d / h;
     let mut out = Vec::with_capacity(n * d);
@@ -20,6 +21,7 @@ pub(super) fn split_heads(x: &[f32], start: usize, n: usize, d: usize, h: usize)
 
 /// Rows `start..start + n` of a `rows × d` matrix as transposed keys per head:
 /// `h × dh × cap`, element `e` of key `j` of head `hd` at `(hd * dh + e) * cap + j`.
+#[inline(always)]
 pub(super) fn split_heads_transposed(x: &[f32], start: usize, n: usize, d: usize, h: usize) -> Vec<f32> {
     let dh = d / h;
     let cap = key_capacity(n);

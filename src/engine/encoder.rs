@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 use super::attention::{attend, residual_add, split_heads, split_heads_transposed};
+use super::kernels::Vectorised;
 use super::{key_capacity, EncLayer, Engine, StreamState};
 use crate::numeric::buckets::bucket_bidir;
 use crate::numeric::detmath::rms_norm;
@@ -12,6 +13,11 @@ impl Engine {
     /// Starts a segment for several streams at once: runs the encoder over each stream's
     /// `context ++ [SEP] ++ latent` and prepares its decoder state. Returns one state per input.
     pub fn begin_segments(&self, inputs: &[(&[u32], &[u32])]) -> Vec<StreamState> {
+        self.kernel.vectorised(Begin { engine: self, inputs })
+    }
+
+    #[inline(always)]
+    fn begin_body(&self, inputs: &[(&[u32], &[u32])]) -> Vec<StreamState> {
         let c = &self.cfg;
         let d = c.d_model;
         let seqs: Vec<Vec<u32>> = inputs.iter().map(|(ctx, lat)| c.encoder_input(ctx, lat)).collect();
@@ -43,6 +49,7 @@ impl Engine {
 
     /// One encoder layer over the concatenated sequences of lengths `lens` (each attends only
     /// within itself).
+    #[inline(always)]
     fn encoder_layer(&self, l: &EncLayer, x: &mut [f32], lens: &[usize]) {
         let (d, h) = (self.cfg.d_model, self.cfg.n_heads);
         let dh = d / h;
@@ -71,5 +78,20 @@ impl Engine {
         }
         residual_add(x, &self.mm(&ctx, rows, &l.attn.o, d, d));
         self.ffn_sublayer(x, &l.ffn_norm, &l.ffn, rows);
+    }
+}
+
+/// Starting segments as work for [`super::Kernel::vectorised`].
+struct Begin<'a, 'i> {
+    engine: &'a Engine,
+    inputs: &'a [(&'i [u32], &'i [u32])],
+}
+
+impl Vectorised for Begin<'_, '_> {
+    type Output = Vec<StreamState>;
+
+    #[inline(always)]
+    fn run(self) -> Vec<StreamState> {
+        self.engine.begin_body(self.inputs)
     }
 }

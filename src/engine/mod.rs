@@ -192,6 +192,7 @@ impl Engine {
         y
     }
 
+    #[inline(always)]
     fn embed_rows(&self, ids: &[u32]) -> Vec<f32> {
         let d = self.cfg.d_model;
         let mut x = Vec::with_capacity(ids.len() * d);
@@ -201,6 +202,7 @@ impl Engine {
         x
     }
 
+    #[inline(always)]
     fn ffn(&self, f: &Ffn, y: &[f32], rows: usize) -> Vec<f32> {
         let (d, ff) = (self.cfg.d_model, self.cfg.d_ff);
         let mut a = self.mm(y, rows, &f.wi0, d, ff);
@@ -212,6 +214,7 @@ impl Engine {
     }
 
     /// `x += ffn(rms_norm(x))`: the feed-forward sublayer every layer ends with.
+    #[inline(always)]
     fn ffn_sublayer(&self, x: &mut [f32], norm: &[f32], f: &Ffn, rows: usize) {
         let mut y = x.to_vec();
         crate::numeric::detmath::rms_norm(&mut y, self.cfg.d_model, norm);

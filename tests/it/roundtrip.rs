@@ -79,6 +79,33 @@ fn output_is_independent_of_threads_and_batch_layout() {
 }
 
 #[test]
+fn a_lane_split_over_threads_codes_what_one_thread_codes() {
+    // one lane of 3 or 4 streams: its streams run in groups, one thread each, taking turns at the
+    // lane; blocks of unequal token counts end at different steps, and the last group of
+    // blocks fills fewer streams
+    let c = tiny();
+    let data = [text(7_000), b"short lines\n".repeat(400), text(9_000), (0..=255u8).collect()].concat();
+    for streams in [3, 4] {
+        let cm = CmParams { lanes: 1, streams, ..opts(1, 1000, 1).cm };
+        let o = |threads| Options { cm, ..with(Profile::Hybrid, opts(threads, 900, 1)) };
+        let reference = pack(c, &data, &o(1));
+        for t in [2, 3, 4] {
+            assert_eq!(pack(c, &data, &o(t)), reference, "{streams} streams, {t} threads");
+            assert_eq!(unpack(c, &reference, t), data, "{streams} streams, {t} threads");
+        }
+        // a damaged payload fails on every thread count, whichever group meets the damage
+        let mut bad = reference.clone();
+        let at = bad.len() / 2;
+        bad[at] ^= 0x5a;
+        for t in [1, 2, 4] {
+            let mut out = Vec::new();
+            let result = decompress(c, &mut &bad[..], Some(&mut out), t, &|_| {});
+            assert!(result.is_err() || out != data, "{streams} streams, {t} threads");
+        }
+    }
+}
+
+#[test]
 fn latent_searches_are_independent_of_threads_and_round_trip() {
     // the tiny model fine-tuned with a latent policy by `s2s2s train model` (tests/train.rs's recipe)
     let c = PreparedModel::new(Model::load(Path::new("tests/data/tiny-latent")).unwrap()).unwrap();
