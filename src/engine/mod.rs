@@ -20,8 +20,6 @@ mod weights;
 pub use kernels::Kernel;
 pub use weights::Weights;
 
-use rayon::prelude::*;
-
 use crate::format::NetArith;
 use crate::model::schema::{self, Attn as AttnNames, Ffn as FfnNames};
 use crate::model::{Checkpoint, Config};
@@ -147,19 +145,6 @@ impl Engine {
             kernel,
             arith,
         }
-    }
-
-    /// [`Engine::begin_segments`] with the inputs split into up to `parts` chunks run in
-    /// parallel: rows never interact, so the states are the same for any split (for a lane of
-    /// many streams, whose predictor is one thread's work while the network's rows can be
-    /// several's).
-    pub fn begin_segments_split(&self, parts: usize, inputs: &[(&[u32], &[u32])]) -> Vec<StreamState> {
-        let chunk = inputs.len().div_ceil(parts.max(1)).max(1);
-        if chunk >= inputs.len() {
-            return self.begin_segments(inputs);
-        }
-        let states: Vec<Vec<StreamState>> = inputs.par_chunks(chunk).map(|c| self.begin_segments(c)).collect();
-        states.into_iter().flatten().collect()
     }
 
     /// The network's config.

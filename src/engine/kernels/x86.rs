@@ -455,23 +455,27 @@ unsafe fn qcols<const CB: usize>(x: &[i16], rows: usize, w: &[i8], inp: usize, o
 }
 
 /// `y = x · wᵀ` in exact integers (`x`: `rows × inp` i16, `w`: `out × inp` i8, `y`: i32). A
-/// single row (a decoder step) runs eight weight rows side by side; more rows take two weight
-/// rows across blocks of four input rows.
+/// single row (a decoder step) runs eight weight rows side by side, two rows four; more rows
+/// take two weight rows across blocks of four input rows (tiles that fit the 16 registers).
 ///
 /// # Safety
 /// The CPU has AVX2; `x.len() >= rows * inp`, `w.len() >= out * inp`, `y.len() >= rows * out`.
 #[target_feature(enable = "avx2")]
 pub unsafe fn matmul_i8_avx2(x: &[i16], rows: usize, w: &[i8], inp: usize, out: usize, y: &mut [i32]) {
     debug_assert!(x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
-    let cb = if rows == 1 { 8 } else { 2 };
+    let cb = match rows {
+        1 => 8,
+        2 => 4,
+        _ => 2,
+    };
     let mut j = 0;
     // SAFETY: every call covers weight rows below `out` and input rows below `rows`.
     unsafe {
         while j + cb <= out {
-            if cb == 8 {
-                qcols::<8>(x, rows, w, inp, out, j, y);
-            } else {
-                qcols::<2>(x, rows, w, inp, out, j, y);
+            match cb {
+                8 => qcols::<8>(x, rows, w, inp, out, j, y),
+                4 => qcols::<4>(x, rows, w, inp, out, j, y),
+                _ => qcols::<2>(x, rows, w, inp, out, j, y),
             }
             j += cb;
         }
