@@ -152,8 +152,7 @@ impl ContextMix {
         for h in &self.hits {
             self.z[h.token as usize] += self.w_seen[h.set] + self.w_lnp[h.set] * h.lnp;
         }
-        Kernel::best().on_logits(&mut self.softmax, &self.z);
-        cdf.from_softmax(&self.softmax);
+        Kernel::best().on_logits(&mut (&mut self.softmax, cdf), &self.z);
     }
 
     /// Analysis only (not the coding path): adds to `saved[c]` the bits that leaving component

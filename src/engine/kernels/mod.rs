@@ -58,6 +58,15 @@ impl OnLogits for Cdf {
     }
 }
 
+/// A softmax kept (for learning from it) and quantised to a CDF.
+impl OnLogits for (&mut Softmax, &mut Cdf) {
+    #[inline(always)]
+    fn on_logits(&mut self, logits: &[f32]) {
+        self.0.compute(logits);
+        self.1.from_softmax(self.0);
+    }
+}
+
 /// A kernel variant this CPU can run (see the module doc: only CPU detection makes one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Kernel(Isa);
@@ -179,7 +188,7 @@ impl Kernel {
             xq.resize(rows * inp, 0);
             row_scale.resize(rows, 0.0);
             sums.resize(rows * out, 0);
-            // (compiled for the variant's vector width: the same bits)
+            // (quantising and rescaling compiled for the variant's vector width: the same bits)
             struct Quantise<'a>(&'a [f32], &'a mut [i16], &'a mut [f32], usize);
             impl Vectorised for Quantise<'_> {
                 type Output = ();
@@ -191,13 +200,23 @@ impl Kernel {
                     }
                 }
             }
-            self.vectorised(Quantise(&x[..rows * inp], xq, row_scale, inp));
-            self.matmul_i8(xq, rows, w, inp, out, sums);
-            for (r, &rs) in row_scale.iter().enumerate() {
-                for ((y, &s), &ws) in y[r * out..(r + 1) * out].iter_mut().zip(&sums[r * out..(r + 1) * out]).zip(scale) {
-                    *y = int8::rescale(s, rs, ws);
+            struct Rescale<'a>(&'a [i32], &'a [f32], &'a [f32], &'a mut [f32]);
+            impl Vectorised for Rescale<'_> {
+                type Output = ();
+                #[inline(always)]
+                fn run(self) {
+                    let (sums, row_scale, scale, y) = (self.0, self.1, self.2, self.3);
+                    let out = scale.len();
+                    for ((y, sums), &rs) in y.chunks_exact_mut(out).zip(sums.chunks_exact(out)).zip(row_scale) {
+                        for ((y, &s), &ws) in y.iter_mut().zip(sums).zip(scale) {
+                            *y = int8::rescale(s, rs, ws);
+                        }
+                    }
                 }
             }
+            self.vectorised(Quantise(&x[..rows * inp], xq, row_scale, inp));
+            self.matmul_i8(xq, rows, w, inp, out, sums);
+            self.vectorised(Rescale(sums, row_scale, &scale[..out], &mut y[..rows * out]));
         })
     }
 
