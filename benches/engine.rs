@@ -22,9 +22,9 @@ fn kernels(c: &mut Criterion) {
     g.finish();
     // the int8 arithmetic's exact integer products: a decoder step of 1, 2 and 4 streams, and
     // an encoder's many rows (throughput in multiply-adds)
-    let wq: Vec<i8> = (0..out * inp).map(|i| (i % 255) as i8).collect();
+    let wq: Vec<i8> = (0..out * inp).map(|i| ((i * 7 % 255) as i32 - 127) as i8).collect();
     for rows in [1usize, 2, 4, 32] {
-        let xq: Vec<i16> = (0..rows * inp).map(|i| (i % 255) as i16 - 127).collect();
+        let xq: Vec<i8> = (0..rows * inp).map(|i| ((i % 255) as i32 - 127) as i8).collect();
         let mut yq = vec![0i32; rows * out];
         let mut g = c.benchmark_group(format!("matmul_i8_{rows}x{inp}x{out}"));
         g.throughput(Throughput::Elements((rows * inp * out) as u64));

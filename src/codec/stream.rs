@@ -4,6 +4,7 @@
 //! One loop serves both directions through [`SymbolCoder`], so the encoder and decoder cannot
 //! drift apart. Normative: this loop's order of coding is the format.
 
+use std::borrow::BorrowMut;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::cm::Lane;
@@ -313,9 +314,13 @@ pub fn code_in_lockstep<C: SymbolCoder + BitCoder + Send>(
 }
 
 /// Starts the next segment of every stream between segments that has tokens left.
-fn start_segments<C: SymbolCoder + BitCoder>(engine: &Engine, streams: &mut [BlockStream<C>], cdf: &mut Cdf) -> Result<(), CodingError> {
+fn start_segments<C: SymbolCoder + BitCoder, S: BorrowMut<BlockStream<C>>>(
+    engine: &Engine,
+    streams: &mut [S],
+    cdf: &mut Cdf,
+) -> Result<(), CodingError> {
     let mut starts = Vec::new();
-    for (i, s) in streams.iter_mut().enumerate() {
+    for (i, s) in streams.iter_mut().map(BorrowMut::borrow_mut).enumerate() {
         if s.state.is_none() && s.seg_start < s.n {
             starts.push((i, s.begin_segment(cdf, engine)?));
         }
@@ -323,7 +328,7 @@ fn start_segments<C: SymbolCoder + BitCoder>(engine: &Engine, streams: &mut [Blo
     if !starts.is_empty() {
         let inputs: Vec<(&[u32], &[u32])> = starts.iter().map(|(_, (c, l))| (c.as_slice(), l.as_slice())).collect();
         for ((i, _), state) in starts.iter().zip(engine.begin_segments(&inputs)) {
-            streams[*i].state = Some(state);
+            streams[*i].borrow_mut().state = Some(state);
         }
     }
     Ok(())
@@ -333,12 +338,14 @@ fn start_segments<C: SymbolCoder + BitCoder>(engine: &Engine, streams: &mut [Blo
 /// [`on_lane`](BlockStream::on_lane) with its slot). Each step codes the streams' tokens in the
 /// order of `streams`, so the lane learns them in an order decoding reproduces.
 ///
-/// The streams are split into up to `parts` groups (in order), each run by its own thread:
-/// what a stream does alone (its segments' encoder pass, its network rows, its distributions
-/// and token models) runs in parallel with the other groups', and the groups take turns at the
-/// lane, one step each in group order. So while one group codes its tokens, the others step
-/// the network, yet the lane codes exactly the order of one thread running every stream: the
-/// bits do not depend on `parts`.
+/// The streams run in up to `parts` groups (in order), each on its own thread: what a stream
+/// does alone (its segments' encoder pass, its network rows, its distributions and token
+/// models) runs in parallel with the other groups', and the groups take turns at the lane, one
+/// step each in group order. So while one group codes its tokens, the others step the network,
+/// yet the lane codes exactly the order of one thread running every stream: the bits do not
+/// depend on `parts`. A stream of `n` tokens takes part in the first `n` steps (both ends know
+/// `n`), so the steps fall into phases in which the same streams take part, and each phase
+/// deals its streams afresh: when one block ends, the others do not wait on one thread.
 pub fn code_on_lane<C: SymbolCoder + BitCoder + Send>(
     engine: &Engine,
     lane: &mut Lane,
@@ -346,79 +353,107 @@ pub fn code_on_lane<C: SymbolCoder + BitCoder + Send>(
     streams: &mut [BlockStream<C>],
     parts: usize,
 ) -> Result<(), CodingError> {
-    let chunk = streams.len().div_ceil(parts.max(1)).max(1);
-    let baton = Baton::new(lane, streams.len().div_ceil(chunk));
+    let mut ends: Vec<usize> = streams.iter().map(|s| s.n).collect();
+    ends.sort_unstable();
+    ends.dedup();
+    let mut step = 0;
+    for end in ends.into_iter().filter(|&end| end > 0) {
+        let mut taking_part: Vec<&mut BlockStream<C>> = streams.iter_mut().filter(|s| s.n > step).collect();
+        code_phase(engine, lane, trie, &mut taking_part, parts, end - step)?;
+        step = end;
+    }
+    Ok(())
+}
+
+/// `steps` steps of streams that all take part in each ([`code_on_lane`]), in up to `parts`
+/// groups of consecutive streams whose sizes differ by at most one.
+fn code_phase<C: SymbolCoder + BitCoder + Send>(
+    engine: &Engine,
+    lane: &mut Lane,
+    trie: &Trie,
+    streams: &mut [&mut BlockStream<C>],
+    parts: usize,
+    steps: usize,
+) -> Result<(), CodingError> {
+    let count = parts.clamp(1, streams.len().max(1));
+    let mut groups = Vec::with_capacity(count);
+    let mut rest = streams;
+    for g in 0..count {
+        let size = rest.len().div_ceil(count - g);
+        let (group, tail) = rest.split_at_mut(size);
+        groups.push(group);
+        rest = tail;
+    }
+    let baton = Baton::new(lane, count);
     let results: Vec<Result<(), CodingError>> = std::thread::scope(|scope| {
-        let mut groups = streams.chunks_mut(chunk).enumerate();
+        let mut groups = groups.into_iter().enumerate();
         let first = groups.next();
         let baton = &baton;
-        let others: Vec<_> =
-            groups.map(|(g, group)| scope.spawn(move || baton.run(|| code_group(engine, trie, baton, g, group)))).collect();
-        let mut results: Vec<_> = first.map(|(g, group)| baton.run(|| code_group(engine, trie, baton, g, group))).into_iter().collect();
+        let run = move |(g, group): (usize, &mut [&mut BlockStream<C>])| baton.run(|| code_group(engine, trie, baton, g, group, steps));
+        let others: Vec<_> = groups.map(|group| scope.spawn(move || run(group))).collect();
+        let mut results: Vec<_> = first.map(run).into_iter().collect();
         results.extend(others.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
         results
     });
     results.into_iter().collect()
 }
 
-/// One group of a lane's streams ([`code_on_lane`]), step by step until all its streams end.
+/// One group of a lane's streams ([`code_phase`]) for `steps` steps, each stream coding one
+/// token a step.
 fn code_group<C: SymbolCoder + BitCoder>(
     engine: &Engine,
     trie: &Trie,
     baton: &Baton,
     g: usize,
-    streams: &mut [BlockStream<C>],
+    streams: &mut [&mut BlockStream<C>],
+    steps: usize,
 ) -> Result<(), CodingError> {
     let vocab = engine.config().vocab;
     let mut cdf = Cdf::default();
     let mut logits = Vec::new();
-    loop {
+    let mut inputs = Vec::with_capacity(streams.len());
+    for _ in 0..steps {
         start_segments(engine, streams, &mut cdf)?;
-        let mut active: Vec<&mut BlockStream<C>> = streams.iter_mut().filter(|s| s.state.is_some()).collect();
-        if !active.is_empty() {
-            // each stream learns the token it coded last step, then the network steps its row
-            active.iter_mut().for_each(|s| s.learn_on_lane());
-            let inputs: Vec<u32> = active.iter().map(|s| s.next_input(engine)).collect();
-            let mut states: Vec<&mut StreamState> = active.iter_mut().filter_map(|s| s.state.as_mut()).collect();
-            engine.step(&mut states, &inputs, &mut logits);
-            active.iter_mut().zip(logits.chunks(vocab)).for_each(|(s, row)| s.predict_on_lane(row, trie));
-        }
+        // each stream learns the token it coded last step, then the network steps its row
+        streams.iter_mut().for_each(|s| s.learn_on_lane());
+        inputs.clear();
+        inputs.extend(streams.iter().map(|s| s.next_input(engine)));
+        let mut states: Vec<&mut StreamState> = streams.iter_mut().map(|s| s.state.as_mut().expect("a stream with tokens left")).collect();
+        engine.step(&mut states, &inputs, &mut logits);
+        streams.iter_mut().zip(logits.chunks(vocab)).for_each(|(s, row)| s.predict_on_lane(row, trie));
         let Some(mut turn) = baton.wait(g) else {
             return Ok(()); // another group failed: its error is the result
         };
-        for s in active.iter_mut() {
+        for s in streams.iter_mut() {
             s.code_on_lane(turn.lane, trie)?;
             s.end_step(engine);
         }
-        let done = active.is_empty();
-        turn.pass(g, done);
+        turn.group = (g + 1) % baton.groups;
         drop(turn);
         baton.next.notify_all();
-        if done {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
-/// The turns of a lane's groups of streams ([`code_on_lane`]): whose step the lane codes next.
+/// The turns of a lane's groups of streams ([`code_phase`]): whose step the lane codes next.
+/// Every group takes the same number of steps, so the turn goes round in group order.
 struct Baton<'l> {
     turn: Mutex<Turn<'l>>,
     next: Condvar,
+    groups: usize,
 }
 
 struct Turn<'l> {
     lane: &'l mut Lane,
     /// The group whose turn it is.
     group: usize,
-    /// Groups with no tokens left, which the turn skips.
-    done: Vec<bool>,
     /// Set when a group fails (or panics): the others stop.
     stop: bool,
 }
 
 impl<'l> Baton<'l> {
     fn new(lane: &'l mut Lane, groups: usize) -> Self {
-        Self { turn: Mutex::new(Turn { lane, group: 0, done: vec![false; groups], stop: false }), next: Condvar::new() }
+        Self { turn: Mutex::new(Turn { lane, group: 0, stop: false }), next: Condvar::new(), groups }
     }
 
     /// Runs a group's work; when it fails or panics, stops the other groups.
@@ -461,17 +496,6 @@ impl<'l> Baton<'l> {
                 return Some(turn);
             }
             turn = self.next.wait(turn).unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-}
-
-impl Turn<'_> {
-    /// Passes the turn from group `g` to the next group with tokens left (`done`: `g` has none).
-    fn pass(&mut self, g: usize, done: bool) {
-        self.done[g] = done;
-        let n = self.done.len();
-        if let Some(next) = (1..=n).map(|k| (g + k) % n).find(|&k| !self.done[k]) {
-            self.group = next;
         }
     }
 }

@@ -182,14 +182,14 @@ impl Kernel {
     #[allow(clippy::too_many_arguments)]
     fn matmul_int8(self, x: &[f32], rows: usize, w: &[i8], scale: &[f32], inp: usize, out: usize, y: &mut [f32]) {
         assert!(x.len() >= rows * inp && w.len() >= out * inp && scale.len() >= out && y.len() >= rows * out);
-        type Buffers = (Vec<i16>, Vec<f32>, Vec<i32>);
+        type Buffers = (Vec<i8>, Vec<f32>, Vec<i32>);
         thread_local!(static BUF: std::cell::RefCell<Buffers> = const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) });
         BUF.with_borrow_mut(|(xq, row_scale, sums)| {
             xq.resize(rows * inp, 0);
             row_scale.resize(rows, 0.0);
             sums.resize(rows * out, 0);
             // (quantising and rescaling compiled for the variant's vector width: the same bits)
-            struct Quantise<'a>(&'a [f32], &'a mut [i16], &'a mut [f32], usize);
+            struct Quantise<'a>(&'a [f32], &'a mut [i8], &'a mut [f32], usize);
             impl Vectorised for Quantise<'_> {
                 type Output = ();
                 #[inline(always)]
@@ -220,8 +220,9 @@ impl Kernel {
         })
     }
 
-    /// `y = x · wᵀ` in exact integers: `x` holds `rows` rows of int8 values widened to i16.
-    pub fn matmul_i8(self, x: &[i16], rows: usize, w: &[i8], inp: usize, out: usize, y: &mut [i32]) {
+    /// `y = x · wᵀ` in exact integers: `x` holds `rows` rows; values of `x` and `w` in
+    /// -127..=127 (what [`int8::quantise`] makes).
+    pub fn matmul_i8(self, x: &[i8], rows: usize, w: &[i8], inp: usize, out: usize, y: &mut [i32]) {
         assert!(x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
         match self.0 {
             // SAFETY: lengths asserted above; the token proves the CPU has AVX2 (AVX-512
@@ -331,8 +332,8 @@ mod tests {
             for extreme in [false, true] {
                 let w: Vec<i8> =
                     (0..out * inp).map(|i| if extreme { [127, -127][i % 2] } else { ((i * 7919 % 255) as i32 - 127) as i8 }).collect();
-                let x: Vec<i16> = (0..rows * inp)
-                    .map(|i| if extreme { [127, -127][(i % inp) % 2] } else { ((i * 104_729 % 255) as i32 - 127) as i16 })
+                let x: Vec<i8> = (0..rows * inp)
+                    .map(|i| if extreme { [127, -127][(i % inp) % 2] } else { ((i * 104_729 % 255) as i32 - 127) as i8 })
                     .collect();
                 let reference: Vec<i32> = (0..rows * out)
                     .map(|k| {
@@ -358,7 +359,7 @@ mod tests {
         let Weights::I8 { q, scale } = &wq else { unreachable!() };
         let mut expected = vec![0f32; rows * out];
         for r in 0..rows {
-            let mut xq = vec![0i16; inp];
+            let mut xq = vec![0i8; inp];
             let rs = int8::quantise(&x[r * inp..(r + 1) * inp], &mut xq);
             for j in 0..out {
                 let s: i32 = (0..inp).map(|e| i32::from(xq[e]) * i32::from(q[j * inp + e])).sum();

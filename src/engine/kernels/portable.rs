@@ -64,8 +64,8 @@ pub fn scores(q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
     }
 }
 
-/// `y = x · wᵀ` in exact integers (the int8 arithmetic: `x` holds int8 values widened to i16).
-pub fn matmul_i8(x: &[i16], rows: usize, w: &[i8], inp: usize, out: usize, y: &mut [i32]) {
+/// `y = x · wᵀ` in exact integers (the int8 arithmetic).
+pub fn matmul_i8(x: &[i8], rows: usize, w: &[i8], inp: usize, out: usize, y: &mut [i32]) {
     for j in 0..out {
         let wj = &w[j * inp..(j + 1) * inp];
         for r in 0..rows {

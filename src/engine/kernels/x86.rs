@@ -392,34 +392,40 @@ unsafe fn hsum_i32(v: __m256i) -> i32 {
 }
 
 /// Integer dot products of rows `r..r + RB` of `x` with the first CB rows of `w`, into columns
-/// `j..j + CB` of `y`. Weights are widened to i16 in registers and `vpmaddwd` adds pairs of
-/// i16 products into i32 lanes exactly (no saturating instruction: the sums cannot overflow).
+/// `j..j + CB` of `y`, 32 products a step. `vpmaddubsw` multiplies unsigned by signed bytes and
+/// adds pairs into i16 with saturation, so each pair is taken as `|w| · (x · sign w)`: both
+/// factors at most 127 in magnitude (neither side holds -128), a pair sums to at most
+/// 2 · 127² = 32,258 < 32,767, so it never saturates; `vpmaddwd` by ones then adds pairs of
+/// those into i32 lanes exactly.
 ///
 /// # Safety
 /// The CPU has AVX2; `x` holds rows `r..r + RB`, `w` at least `CB * inp` values, `y` row
 /// `r + RB - 1` up to column `j + CB`.
 #[target_feature(enable = "avx2")]
-unsafe fn qtile<const RB: usize, const CB: usize>(x: &[i16], r: usize, w: &[i8], inp: usize, out: usize, j: usize, y: &mut [i32]) {
+unsafe fn qtile<const RB: usize, const CB: usize>(x: &[i8], r: usize, w: &[i8], inp: usize, out: usize, j: usize, y: &mut [i32]) {
     debug_assert!(x.len() >= (r + RB) * inp && w.len() >= CB * inp && y.len() >= (r + RB - 1) * out + j + CB);
-    let body = inp - inp % 16;
+    let body = inp - inp % 32;
+    let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_si256(); CB]; RB];
     let mut i = 0;
     while i < body {
-        // SAFETY: `i + 16 <= body <= inp`: the loads stay within weight rows `c < CB` and input
+        // SAFETY: `i + 32 <= body <= inp`: the loads stay within weight rows `c < CB` and input
         // rows `r + q < r + RB`, which the caller guarantees.
         unsafe {
-            let mut wv = [_mm256_setzero_si256(); CB];
-            for (c, wv) in wv.iter_mut().enumerate() {
-                *wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(w.as_ptr().add(c * inp + i).cast()));
+            let mut xv = [_mm256_setzero_si256(); RB];
+            for (q, xv) in xv.iter_mut().enumerate() {
+                *xv = _mm256_loadu_si256(x.as_ptr().add((r + q) * inp + i).cast());
             }
-            for (q, acc) in acc.iter_mut().enumerate() {
-                let xv = _mm256_loadu_si256(x.as_ptr().add((r + q) * inp + i).cast());
-                for (a, wv) in acc.iter_mut().zip(&wv) {
-                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, *wv));
+            for c in 0..CB {
+                let wv = _mm256_loadu_si256(w.as_ptr().add(c * inp + i).cast());
+                let wabs = _mm256_abs_epi8(wv);
+                for (acc, xv) in acc.iter_mut().zip(&xv) {
+                    let pairs = _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(*xv, wv));
+                    acc[c] = _mm256_add_epi32(acc[c], _mm256_madd_epi16(pairs, ones));
                 }
             }
         }
-        i += 16;
+        i += 32;
     }
     for (q, acc) in acc.iter().enumerate() {
         let xr = &x[(r + q) * inp..(r + q + 1) * inp];
@@ -437,7 +443,7 @@ unsafe fn qtile<const RB: usize, const CB: usize>(x: &[i16], r: usize, w: &[i8],
 /// # Safety
 /// As [`qtile`] for every row block.
 #[target_feature(enable = "avx2")]
-unsafe fn qcols<const CB: usize>(x: &[i16], rows: usize, w: &[i8], inp: usize, out: usize, j: usize, y: &mut [i32]) {
+unsafe fn qcols<const CB: usize>(x: &[i8], rows: usize, w: &[i8], inp: usize, out: usize, j: usize, y: &mut [i32]) {
     let wj = &w[j * inp..(j + CB) * inp];
     let full = rows - rows % 4;
     // SAFETY: each tile covers rows below `rows` and weight rows below `j + CB <= out`.
@@ -454,14 +460,16 @@ unsafe fn qcols<const CB: usize>(x: &[i16], rows: usize, w: &[i8], inp: usize, o
     }
 }
 
-/// `y = x · wᵀ` in exact integers (`x`: `rows × inp` i16, `w`: `out × inp` i8, `y`: i32). A
+/// `y = x · wᵀ` in exact integers (`x`: `rows × inp`, `w`: `out × inp`, values in -127..=127;
+/// `y`: i32). A
 /// single row (a decoder step) runs eight weight rows side by side, two rows four; more rows
 /// take two weight rows across blocks of four input rows (tiles that fit the 16 registers).
 ///
 /// # Safety
 /// The CPU has AVX2; `x.len() >= rows * inp`, `w.len() >= out * inp`, `y.len() >= rows * out`.
+/// (A -128 in `x` or `w` gives a wrong sum, never undefined behaviour.)
 #[target_feature(enable = "avx2")]
-pub unsafe fn matmul_i8_avx2(x: &[i16], rows: usize, w: &[i8], inp: usize, out: usize, y: &mut [i32]) {
+pub unsafe fn matmul_i8_avx2(x: &[i8], rows: usize, w: &[i8], inp: usize, out: usize, y: &mut [i32]) {
     debug_assert!(x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
     let cb = match rows {
         1 => 8,
