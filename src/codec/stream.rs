@@ -287,7 +287,7 @@ fn code_adaptive<C: SymbolCoder + BitCoder>(vocab: usize, streams: &mut [BlockSt
 }
 
 /// Runs the network over several blocks in lockstep, coding (or decoding) every token.
-pub fn code_in_lockstep<C: SymbolCoder + BitCoder + Send>(
+pub fn code_in_lockstep<C: SymbolCoder + BitCoder>(
     engine: &Engine,
     profile: Profile,
     streams: &mut [BlockStream<C>],

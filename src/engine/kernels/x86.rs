@@ -461,13 +461,13 @@ unsafe fn qcols<const CB: usize>(x: &[i8], rows: usize, w: &[i8], inp: usize, ou
 }
 
 /// `y = x · wᵀ` in exact integers (`x`: `rows × inp`, `w`: `out × inp`, values in -127..=127;
-/// `y`: i32). A
-/// single row (a decoder step) runs eight weight rows side by side, two rows four; more rows
-/// take two weight rows across blocks of four input rows (tiles that fit the 16 registers).
+/// `y`: i32). A single row (a decoder step) runs eight weight rows side by side, two rows four;
+/// more rows take two weight rows across blocks of four input rows (tiles that fit the 16
+/// registers).
 ///
 /// # Safety
 /// The CPU has AVX2; `x.len() >= rows * inp`, `w.len() >= out * inp`, `y.len() >= rows * out`.
-/// (A -128 in `x` or `w` gives a wrong sum, never undefined behaviour.)
+/// (A -128 in `x` facing a negative weight gives a wrong sum, never undefined behaviour.)
 #[target_feature(enable = "avx2")]
 pub unsafe fn matmul_i8_avx2(x: &[i8], rows: usize, w: &[i8], inp: usize, out: usize, y: &mut [i32]) {
     debug_assert!(x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
