@@ -96,12 +96,13 @@ impl Lane {
 
     /// Codes token `want` (encoder; ignored by the decoder) as decisions along `trie`, given two
     /// distributions over the tokens (`weighed`: the network's own and its mixture with the
-    /// block's token models, each in the trie's order, cumulated by [`Trie::weigh`]), and returns the token coded. From the root, each byte of the token is 8
-    /// bits, most significant first, each predicted by the context mixer with each
-    /// distribution's probability of that bit (summed over the tokens still possible) as inputs;
-    /// a bit that only one value of could continue a token is not coded. After each byte, where
-    /// the bytes so far are a token that longer tokens extend, one more decision says whether the
-    /// token ends there ([`TokenEnd`]).
+    /// block's token models, each in the trie's order, cumulated by [`Trie::weigh`]), and
+    /// returns the token coded. From the root, each byte of the token is 8 bits, most
+    /// significant first, each predicted by the context mixer with each distribution's
+    /// probability of that bit (summed over the tokens still possible) as inputs; a bit that
+    /// only one value of could continue a token is not coded. After each byte, where the bytes
+    /// so far are a token that longer tokens extend, one more decision says whether the token
+    /// ends there ([`TokenEnd`]).
     pub fn code_token(
         &mut self,
         slot: usize,
