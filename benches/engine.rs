@@ -3,7 +3,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use s2s2s::codec::coder::{Encoder, SymbolCoder};
-use s2s2s::engine::{Engine, Kernel};
+use s2s2s::engine::{Engine, I8Rows, Kernel};
 use s2s2s::model::Builtin;
 use s2s2s::numeric::quantize::Cdf;
 use s2s2s::predict::mixer::ContextMix;
@@ -22,7 +22,7 @@ fn kernels(c: &mut Criterion) {
     g.finish();
     // the int8 arithmetic's exact integer products: a decoder step of 1, 2 and 4 streams, and
     // an encoder's many rows (throughput in multiply-adds)
-    let wq: Vec<i8> = (0..out * inp).map(|i| ((i * 7 % 255) as i32 - 127) as i8).collect();
+    let wq = I8Rows::new((0..out * inp).map(|i| ((i * 7 % 255) as i32 - 127) as i8).collect(), inp);
     for rows in [1usize, 2, 4, 32] {
         let xq: Vec<i8> = (0..rows * inp).map(|i| ((i % 255) as i32 - 127) as i8).collect();
         let mut yq = vec![0i32; rows * out];

@@ -18,7 +18,7 @@ pub mod kernels;
 mod weights;
 
 pub use kernels::Kernel;
-pub use weights::Weights;
+pub use weights::{I8Rows, Weights};
 
 use crate::format::NetArith;
 use crate::model::schema::{self, Attn as AttnNames, Ffn as FfnNames};

@@ -4,7 +4,11 @@
 
 use half::f16;
 
+#[cfg(target_arch = "x86_64")]
+use super::kernels::VnniRows;
 use crate::numeric::int8;
+#[cfg(target_arch = "x86_64")]
+use std::sync::OnceLock;
 
 /// A weight matrix (`out × inp`, row-major): f32, f16 when every value is exactly an f16 (as in
 /// shipped models), which halves the memory the hot loop streams, or int8 with a scale per row
@@ -12,7 +16,44 @@ use crate::numeric::int8;
 pub enum Weights {
     F16(Vec<f16>),
     F32(Vec<f32>),
-    I8 { q: Vec<i8>, scale: Vec<f32> },
+    I8 { q: I8Rows, scale: Vec<f32> },
+}
+
+/// Rows of int8 weights (values in -127..=127) as the integer kernels read them; the VNNI
+/// kernel's packed copy is made the first time that kernel runs.
+pub struct I8Rows {
+    q: Vec<i8>,
+    inp: usize,
+    #[cfg(target_arch = "x86_64")]
+    vnni: OnceLock<VnniRows>,
+}
+
+impl I8Rows {
+    /// Rows of `inp` values.
+    pub fn new(q: Vec<i8>, inp: usize) -> Self {
+        assert!(inp > 0 && q.len().is_multiple_of(inp));
+        I8Rows {
+            q,
+            inp,
+            #[cfg(target_arch = "x86_64")]
+            vnni: OnceLock::new(),
+        }
+    }
+
+    pub fn values(&self) -> &[i8] {
+        &self.q
+    }
+
+    /// Values per row.
+    pub fn row_len(&self) -> usize {
+        self.inp
+    }
+
+    /// The rows packed for the VNNI kernel.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn vnni(&self) -> &VnniRows {
+        self.vnni.get_or_init(|| VnniRows::pack(&self.q, self.inp))
+    }
 }
 
 impl Weights {
@@ -31,7 +72,7 @@ impl Weights {
         assert!(inp > 0 && v.len().is_multiple_of(inp) && inp <= int8::MAX_ROW);
         let mut q = vec![0i8; v.len()];
         let scale = v.chunks_exact(inp).zip(q.chunks_exact_mut(inp)).map(|(row, q)| int8::quantise(row, q)).collect();
-        Weights::I8 { q, scale }
+        Weights::I8 { q: I8Rows::new(q, inp), scale }
     }
 
     /// Row `i` of a matrix with `n` columns, widened to f32, appended to `out`.
@@ -39,7 +80,7 @@ impl Weights {
         match self {
             Weights::F32(w) => out.extend_from_slice(&w[i * n..(i + 1) * n]),
             Weights::F16(w) => out.extend(w[i * n..(i + 1) * n].iter().map(|h| h.to_f32())),
-            Weights::I8 { q, scale } => out.extend(q[i * n..(i + 1) * n].iter().map(|&v| f32::from(v) * scale[i])),
+            Weights::I8 { q, scale } => out.extend(q.values()[i * n..(i + 1) * n].iter().map(|&v| f32::from(v) * scale[i])),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The compute kernels: the only `unsafe` code in the crate.
 //!
-//! A [`Kernel`] names one compiled variant (portable, SSE2, AVX2 + F16C, AVX-512F). It is a
+//! A [`Kernel`] names one compiled variant (portable, SSE2, AVX2 + F16C, AVX-512F, AVX-512 with
+//! VNNI). It is a
 //! token: only [`Kernel::detect`] and [`Kernel::available`] make one, and they only make
 //! variants this CPU runs, so the safe methods below can call the `#[target_feature]` code
 //! without any caller-side promise. Every variant gives identical bits (tested in this module
@@ -12,7 +13,10 @@ mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-use super::weights::Weights;
+#[cfg(target_arch = "x86_64")]
+pub(super) use x86::VnniRows;
+
+use super::weights::{I8Rows, Weights};
 use crate::numeric::detmath::LANES;
 use crate::numeric::int8;
 use crate::numeric::quantize::{Cdf, Softmax};
@@ -28,6 +32,9 @@ enum Isa {
     Avx2,
     #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// AVX-512 with BW and VNNI: AVX-512's variant, with a `vpdpbusd` integer kernel.
+    #[cfg(target_arch = "x86_64")]
+    Vnni,
 }
 
 /// Work to compile for a kernel's vector width (see [`Kernel::vectorised`]). `run` must be
@@ -91,11 +98,14 @@ impl Kernel {
             if v.len() == 3 && std::arch::is_x86_feature_detected!("avx512f") {
                 v.push(Kernel(Isa::Avx512));
             }
+            if v.len() == 4 && std::arch::is_x86_feature_detected!("avx512bw") && std::arch::is_x86_feature_detected!("avx512vnni") {
+                v.push(Kernel(Isa::Vnni));
+            }
         }
         v
     }
 
-    /// The variant's name (`portable`, `sse2`, `avx2`, `avx512`).
+    /// The variant's name (`portable`, `sse2`, `avx2`, `avx512`, `avx512vnni`).
     pub fn name(self) -> &'static str {
         match self.0 {
             Isa::Portable => "portable",
@@ -105,6 +115,8 @@ impl Kernel {
             Isa::Avx2 => "avx2",
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => "avx512",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Vnni => "avx512vnni",
         }
     }
 
@@ -118,7 +130,7 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => unsafe { x86::matmul_avx2(x, rows, w, inp, out, y) },
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { x86::matmul_avx512(x, rows, w, inp, out, y) },
+            Isa::Avx512 | Isa::Vnni => unsafe { x86::matmul_avx512(x, rows, w, inp, out, y) },
             Isa::Portable => portable::matmul(x, rows, w, inp, out, y),
         }
     }
@@ -130,7 +142,7 @@ impl Kernel {
         match self.0 {
             // SAFETY: the token proves the CPU has the ISA; the body is safe code.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { x86::scores_avx512(q, kt, cap, out) },
+            Isa::Avx512 | Isa::Vnni => unsafe { x86::scores_avx512(q, kt, cap, out) },
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => unsafe { x86::scores_avx2(q, kt, cap, out) },
             _ => portable::scores(q, kt, cap, out),
@@ -145,7 +157,7 @@ impl Kernel {
             // SAFETY: the token proves the CPU has AVX2 (AVX-512 variants are only made where
             // AVX2 is present too); the body is safe code.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 => unsafe { x86::scores_in_order_avx2(q, kt, cap, out) },
+            Isa::Avx2 | Isa::Avx512 | Isa::Vnni => unsafe { x86::scores_in_order_avx2(q, kt, cap, out) },
             _ => portable::scores_in_order(q, kt, cap, out),
         }
     }
@@ -171,7 +183,7 @@ impl Kernel {
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2 => unsafe { x86::matmul_avx2_h(x, rows, w, inp, out, y, buf) },
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => unsafe { x86::matmul_avx512_h(x, rows, w, inp, out, y, buf) },
+                Isa::Avx512 | Isa::Vnni => unsafe { x86::matmul_avx512_h(x, rows, w, inp, out, y, buf) },
                 Isa::Portable => portable::matmul_h(x, rows, w, inp, out, y, buf),
             }
         })
@@ -180,8 +192,8 @@ impl Kernel {
     /// `y = x · wᵀ` in the int8 arithmetic ([`int8`]): each row of `x` quantised, exact integer
     /// sums against the int8 rows of `w` (scales `scale`), rescaled.
     #[allow(clippy::too_many_arguments)]
-    fn matmul_int8(self, x: &[f32], rows: usize, w: &[i8], scale: &[f32], inp: usize, out: usize, y: &mut [f32]) {
-        assert!(x.len() >= rows * inp && w.len() >= out * inp && scale.len() >= out && y.len() >= rows * out);
+    fn matmul_int8(self, x: &[f32], rows: usize, w: &I8Rows, scale: &[f32], inp: usize, out: usize, y: &mut [f32]) {
+        assert!(x.len() >= rows * inp && scale.len() >= out && y.len() >= rows * out);
         type Buffers = (Vec<i8>, Vec<f32>, Vec<i32>);
         thread_local!(static BUF: std::cell::RefCell<Buffers> = const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) });
         BUF.with_borrow_mut(|(xq, row_scale, sums)| {
@@ -222,13 +234,17 @@ impl Kernel {
 
     /// `y = x · wᵀ` in exact integers: `x` holds `rows` rows; values of `x` and `w` in
     /// -127..=127 (what [`int8::quantise`] makes).
-    pub fn matmul_i8(self, x: &[i8], rows: usize, w: &[i8], inp: usize, out: usize, y: &mut [i32]) {
-        assert!(x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
+    pub fn matmul_i8(self, x: &[i8], rows: usize, w: &I8Rows, inp: usize, out: usize, y: &mut [i32]) {
+        let packed = w;
+        let w = w.values();
+        assert!(packed.row_len() == inp && x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
         // (-128 would make the AVX2 kernel's sums differ from the portable one's)
         debug_assert!(!x[..rows * inp].contains(&i8::MIN) && !w[..out * inp].contains(&i8::MIN));
         match self.0 {
-            // SAFETY: lengths asserted above; the token proves the CPU has AVX2 (AVX-512
+            // SAFETY: lengths asserted above; the token proves the CPU has the ISA (AVX-512
             // variants are only made where AVX2 is present too).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Vnni => unsafe { x86::matmul_i8_vnni(x, rows, packed.vnni(), inp, out, y) },
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 | Isa::Avx512 => unsafe { x86::matmul_i8_avx2(x, rows, w, inp, out, y) },
             _ => portable::matmul_i8(x, rows, w, inp, out, y),
@@ -263,7 +279,7 @@ impl Kernel {
         match self.0 {
             // SAFETY: the token proves the CPU has the ISA; `f` is safe code.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { x86::with_avx512(f) },
+            Isa::Avx512 | Isa::Vnni => unsafe { x86::with_avx512(f) },
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => unsafe { x86::with_avx2(f) },
             _ => f.run(),
@@ -328,7 +344,12 @@ mod tests {
 
     #[test]
     fn integer_kernels_agree_exactly_even_at_the_extremes() {
-        for (rows, inp, out) in [(1, 512, 20), (4, 512, 9), (7, 75, 37), (3, 16, 3), (9, 5, 2), (2, 384, 17), (1, 100, 19), (2, 77, 9)] {
+        // (the VNNI kernel's wide tiles need 64 columns or more: 8 blocks of 16 for one or two
+        // rows, 4 for more)
+        let wide = [(1, 256, 300), (2, 64, 130), (5, 96, 70), (4, 31, 64)];
+        for (rows, inp, out) in
+            [(1, 512, 20), (4, 512, 9), (7, 75, 37), (3, 16, 3), (9, 5, 2), (2, 384, 17), (1, 100, 19), (2, 77, 9)].into_iter().chain(wide)
+        {
             // the largest magnitudes everywhere, signs matched (rows of even length): the sums
             // reach 512 · 127², still exact
             for extreme in [false, true] {
@@ -343,6 +364,7 @@ mod tests {
                         (0..inp).map(|e| i64::from(x[r * inp + e]) * i64::from(w[j * inp + e])).sum::<i64>() as i32
                     })
                     .collect();
+                let w = I8Rows::new(w.clone(), inp);
                 for k in Kernel::available() {
                     let mut got = vec![0i32; rows * out];
                     k.matmul_i8(&x, rows, &w, inp, out, &mut got);
@@ -364,7 +386,7 @@ mod tests {
             let mut xq = vec![0i8; inp];
             let rs = int8::quantise(&x[r * inp..(r + 1) * inp], &mut xq);
             for j in 0..out {
-                let s: i32 = (0..inp).map(|e| i32::from(xq[e]) * i32::from(q[j * inp + e])).sum();
+                let s: i32 = (0..inp).map(|e| i32::from(xq[e]) * i32::from(q.values()[j * inp + e])).sum();
                 expected[r * out + j] = int8::rescale(s, rs, scale[j]);
             }
         }

@@ -492,3 +492,146 @@ pub unsafe fn matmul_i8_avx2(x: &[i8], rows: usize, w: &[i8], inp: usize, out: u
         }
     }
 }
+
+/// int8 weight rows packed for [`matmul_i8_vnni`]: blocks of 16 rows (zero rows beyond the
+/// matrix), each a run of 64-byte groups, group `g` holding values `4g..4g + 4` of each of the 16
+/// rows (zeros beyond the row): one `vpdpbusd` adds four products to each of 16 columns' sums,
+/// with no horizontal sums at the end. Also each row's sum times 128 (see the kernel).
+pub struct VnniRows {
+    data: Vec<i8>,
+    offsets: Vec<i32>,
+    groups: usize,
+}
+
+impl VnniRows {
+    /// Packs rows of `inp` values.
+    pub fn pack(w: &[i8], inp: usize) -> Self {
+        let groups = inp.div_ceil(4);
+        let blocks = (w.len() / inp).div_ceil(16);
+        let mut data = vec![0i8; blocks * groups * 64];
+        let mut offsets = vec![0i32; blocks * 16];
+        for (j, row) in w.chunks_exact(inp).enumerate() {
+            let (b, lane) = (j / 16, j % 16);
+            for (k, &v) in row.iter().enumerate() {
+                data[((b * groups + k / 4) * 16 + lane) * 4 + k % 4] = v;
+            }
+            // (wrapping: the kernel's sums are exact modulo 2³²)
+            offsets[j] = row.iter().map(|&v| i32::from(v)).sum::<i32>().wrapping_mul(128);
+        }
+        VnniRows { data, offsets, groups }
+    }
+}
+
+/// Integer products of rows `r..r + RB` of `xu` (row stride `4 · p.groups`) with blocks
+/// `b..b + NB` of `p`, into `y`. `vpdpbusd` multiplies unsigned by signed bytes and adds each
+/// four into an i32 lane, without saturation; the inputs come as unsigned `x + 128` (their sign
+/// bit flipped), so each sum holds `128 · Σ w` too, which the row's offset takes back off. Every
+/// step wraps modulo 2³², so the result is exact whenever the true sum fits in an i32 (always,
+/// for rows of at most `int8::MAX_ROW` values), a -128 anywhere included.
+///
+/// # Safety
+/// The CPU has AVX-512F, BW and VNNI; `xu` holds rows `r..r + RB` of `4 · p.groups` bytes, `p`
+/// blocks `b..b + NB`, and `y` row `r + RB - 1` up to column `min(out, 16 · (b + NB))`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn vtile<const RB: usize, const NB: usize>(xu: &[u8], r: usize, p: &VnniRows, b: usize, out: usize, y: &mut [i32]) {
+    let (groups, stride) = (p.groups, 4 * p.groups);
+    debug_assert!(xu.len() >= (r + RB) * stride && p.data.len() >= (b + NB) * groups * 64);
+    debug_assert!(y.len() >= (r + RB - 1) * out + out.min(16 * (b + NB)));
+    let mut acc = [[_mm512_setzero_si512(); NB]; RB];
+    // SAFETY: group `g < groups` of rows `r + q < r + RB` and of blocks `b + n < b + NB` lies
+    // within `xu` and `p.data`, which the caller guarantees.
+    unsafe {
+        let w = p.data.as_ptr().add(b * groups * 64);
+        for g in 0..groups {
+            let mut xb = [_mm512_setzero_si512(); RB];
+            for (q, xb) in xb.iter_mut().enumerate() {
+                *xb = _mm512_set1_epi32(xu.as_ptr().add((r + q) * stride + 4 * g).cast::<i32>().read_unaligned());
+            }
+            for n in 0..NB {
+                let wv = _mm512_loadu_si512(w.add((n * groups + g) * 64).cast());
+                for (acc, xb) in acc.iter_mut().zip(&xb) {
+                    acc[n] = _mm512_dpbusd_epi32(acc[n], *xb, wv);
+                }
+            }
+        }
+    }
+    for (q, acc) in acc.iter().enumerate() {
+        for (n, a) in acc.iter().enumerate() {
+            let col = 16 * (b + n);
+            // SAFETY: `offsets` holds every block's 16 columns; the stores stay within row
+            // `r + q` up to column `out`, which the caller guarantees.
+            unsafe {
+                let v = _mm512_sub_epi32(*a, _mm512_loadu_si512(p.offsets.as_ptr().add(col).cast()));
+                let dst = y.as_mut_ptr().add((r + q) * out + col);
+                if col + 16 <= out {
+                    _mm512_storeu_si512(dst.cast(), v);
+                } else {
+                    _mm512_mask_storeu_epi32(dst, (1u16 << (out - col)) - 1, v);
+                }
+            }
+        }
+    }
+}
+
+/// Rows `0..rows` of `xu` against blocks `b..b + NB`, four rows at a time.
+///
+/// # Safety
+/// As [`vtile`] for every row block.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn vcols<const NB: usize>(xu: &[u8], rows: usize, p: &VnniRows, b: usize, out: usize, y: &mut [i32]) {
+    let full = rows - rows % 4;
+    // SAFETY: each tile covers rows below `rows` and blocks of `p` below `b + NB`.
+    unsafe {
+        for r in (0..full).step_by(4) {
+            vtile::<4, NB>(xu, r, p, b, out, y);
+        }
+        match rows - full {
+            0 => {}
+            1 => vtile::<1, NB>(xu, full, p, b, out, y),
+            2 => vtile::<2, NB>(xu, full, p, b, out, y),
+            _ => vtile::<3, NB>(xu, full, p, b, out, y),
+        }
+    }
+}
+
+/// `y = x · wᵀ` in exact integers with AVX-512 VNNI (as [`matmul_i8_avx2`], `w` packed). One or
+/// two rows run 8 blocks (128 columns) side by side, more rows 4 blocks across blocks of four
+/// input rows (tiles that fit the 32 registers).
+///
+/// # Safety
+/// The CPU has AVX-512F, BW and VNNI; `x.len() >= rows * inp`, `p` packs `out` rows of `inp`
+/// values, `y.len() >= rows * out`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub unsafe fn matmul_i8_vnni(x: &[i8], rows: usize, p: &VnniRows, inp: usize, out: usize, y: &mut [i32]) {
+    let stride = 4 * p.groups;
+    let blocks = out.div_ceil(16);
+    debug_assert!(x.len() >= rows * inp && stride >= inp && p.data.len() >= blocks * p.groups * 64 && y.len() >= rows * out);
+    // the inputs as unsigned bytes `x + 128`, rows padded to whole groups (the padding meets
+    // zero weights)
+    thread_local!(static XU: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
+    XU.with_borrow_mut(|xu| {
+        xu.clear();
+        xu.resize(rows * stride, 0);
+        for (u, x) in xu.chunks_exact_mut(stride).zip(x.chunks_exact(inp)) {
+            for (u, &x) in u.iter_mut().zip(x) {
+                *u = x as u8 ^ 0x80;
+            }
+        }
+        let nb = if rows <= 2 { 8 } else { 4 };
+        let mut b = 0;
+        // SAFETY: every call covers blocks below `blocks` and rows below `rows`; `xu` holds
+        // `rows` rows of `stride` bytes.
+        unsafe {
+            while b + nb <= blocks {
+                match nb {
+                    8 => vcols::<8>(xu, rows, p, b, out, y),
+                    _ => vcols::<4>(xu, rows, p, b, out, y),
+                }
+                b += nb;
+            }
+            for b in b..blocks {
+                vcols::<1>(xu, rows, p, b, out, y);
+            }
+        }
+    })
+}
