@@ -38,6 +38,18 @@ pub(super) fn split_heads_transposed(x: &[f32], start: usize, n: usize, d: usize
 /// `out += Σ_j p[j] · v[j]` over rows of `v` (`p.len() × out.len()`), in order of `j`.
 #[inline(always)]
 fn weighted_sum(p: &[f32], v: &[f32], out: &mut [f32]) {
+    // the built-in models' heads (64 values) with the sums held in registers: the same
+    // operations in the same order
+    if let Ok(out) = <&mut [f32; 64]>::try_from(&mut *out) {
+        let mut acc = *out;
+        for (&pj, row) in p.iter().zip(v.chunks_exact(64)) {
+            for (o, vv) in acc.iter_mut().zip(row) {
+                *o += pj * vv;
+            }
+        }
+        *out = acc;
+        return;
+    }
     let dh = out.len();
     for (j, &pj) in p.iter().enumerate() {
         for (o, vv) in out.iter_mut().zip(&v[j * dh..(j + 1) * dh]) {

@@ -29,19 +29,22 @@ pub fn quantise<T: From<i8>>(v: &[f32], q: &mut [T]) -> f32 {
     }
     let inv = QMAX as f32 / m;
     for (q, &x) in q.iter_mut().zip(v) {
-        // |x · inv| <= 127 up to a rounding; the clamp makes the bound exact
-        *q = T::from(round_even(x * inv).clamp(-(QMAX as f32), QMAX as f32) as i8);
+        // |x · inv| <= 127 up to a rounding; the clamp makes the bound exact (integer
+        // operations throughout: a float-to-byte cast does not vectorise)
+        *q = T::from(round_even(x * inv).clamp(-QMAX, QMAX) as i8);
     }
     m / QMAX as f32
 }
 
-/// `v` rounded to the nearest integer, ties to even, for `|v| <= 2^22`: adding and subtracting
-/// 1.5 · 2^23 leaves no fraction bits, and IEEE addition rounds to nearest-even on every CPU
-/// (two plain operations, where `f32::round_ties_even` may be a library call).
+/// `v` rounded to the nearest integer, ties to even, for `|v| <= 2^22`: `v + 1.5 · 2^23` has no
+/// fraction bits, as IEEE addition rounds to nearest-even on every CPU, and lies in
+/// [2^23, 2^24), where consecutive integers have consecutive bit patterns, so its bits less those
+/// of 1.5 · 2^23 are the rounded value (plain operations that vectorise, where
+/// `f32::round_ties_even` may be a library call).
 #[inline(always)]
-fn round_even(v: f32) -> f32 {
+fn round_even(v: f32) -> i32 {
     const SHIFT: f32 = 12_582_912.0;
-    (v + SHIFT) - SHIFT
+    (v + SHIFT).to_bits() as i32 - SHIFT.to_bits() as i32
 }
 
 /// The value of an exact integer dot product of a row with scale `row` and a weight row with
@@ -77,8 +80,14 @@ mod tests {
     fn rounding_is_to_nearest_even() {
         for (v, r) in [(0.5f32, 0.0f32), (1.5, 2.0), (2.5, 2.0), (-0.5, -0.0), (-1.5, -2.0), (126.49, 126.0), (-126.51, -127.0), (0.0, 0.0)]
         {
-            assert_eq!(round_even(v), r, "{v}");
-            assert_eq!(round_even(v), v.round_ties_even(), "{v}");
+            assert_eq!(round_even(v) as f32, r, "{v}");
+            assert_eq!(round_even(v) as f32, v.round_ties_even(), "{v}");
+        }
+        // every quarter and odd fraction across the range the quantiser uses, and beyond
+        for i in -80_000..=80_000 {
+            for v in [i as f32 / 256.0, i as f32 * 0.013_7] {
+                assert_eq!(round_even(v) as f32, v.round_ties_even(), "{v}");
+            }
         }
     }
 

@@ -20,11 +20,19 @@ impl Softmax {
     /// Computes the softmax of `logits` (at least one).
     #[inline(always)]
     pub fn compute(&mut self, logits: &[f32]) {
-        // the first maximal index, in two passes that vectorise: the running maximum as a strict
-        // comparison keeps it (a NaN first logit stays the maximum, as it never compares
-        // greater), then its first index
+        // the first maximal index, in two passes that vectorise: the running maximum, in 16
+        // lanes, as a strict comparison (a NaN first logit stays the maximum, as it never
+        // compares greater; otherwise any order finds the same value, up to the sign of a zero,
+        // which `==` ignores), then its first index
+        let mut lanes = [logits[0]; 16];
+        let mut chunks = logits.chunks_exact(16);
+        for c in &mut chunks {
+            for (m, &l) in lanes.iter_mut().zip(c) {
+                *m = if l > *m { l } else { *m };
+            }
+        }
         let mut m = logits[0];
-        for &l in logits {
+        for &l in lanes.iter().chain(chunks.remainder()) {
             m = if l > m { l } else { m };
         }
         let argmax = if m.is_nan() { 0 } else { logits.iter().position(|&l| l == m).unwrap_or(0) };
