@@ -154,10 +154,11 @@ impl Kernel {
     pub fn scores_in_order(self, q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
         assert!(cap.is_multiple_of(LANES) && out.len() <= cap && kt.len() >= q.len() * cap);
         match self.0 {
-            // SAFETY: the token proves the CPU has AVX2 (AVX-512 variants are only made where
-            // AVX2 is present too); the body is safe code.
+            // SAFETY: the token proves the CPU has the ISA; the body is safe code.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 | Isa::Vnni => unsafe { x86::scores_in_order_avx2(q, kt, cap, out) },
+            Isa::Avx512 | Isa::Vnni => unsafe { x86::scores_in_order_avx512(q, kt, cap, out) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { x86::scores_in_order_avx2(q, kt, cap, out) },
             _ => portable::scores_in_order(q, kt, cap, out),
         }
     }

@@ -355,6 +355,16 @@ pub unsafe fn scores_avx2(q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
     super::portable::scores(q, kt, cap, out)
 }
 
+/// Attention scores in element order compiled for AVX-512 (the portable body, the same bits:
+/// each key is its own chain whatever the width; a block of 64 keys is 4 registers instead of 8).
+///
+/// # Safety
+/// The CPU has AVX-512F; lengths as `Kernel::scores_in_order` asserts.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn scores_in_order_avx512(q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
+    super::portable::scores_in_order(q, kt, cap, out)
+}
+
 /// Attention scores in element order compiled for AVX2 (the portable body, the same bits).
 ///
 /// # Safety
