@@ -5,7 +5,7 @@
 use half::f16;
 
 #[cfg(target_arch = "x86_64")]
-use super::kernels::VnniRows;
+use super::kernels::PackedRows;
 use crate::numeric::int8;
 #[cfg(target_arch = "x86_64")]
 use std::sync::OnceLock;
@@ -19,13 +19,13 @@ pub enum Weights {
     I8 { q: I8Rows, scale: Vec<f32> },
 }
 
-/// Rows of int8 weights (values in -127..=127) as the integer kernels read them; the VNNI
-/// kernel's packed copy is made the first time that kernel runs.
+/// Rows of int8 weights (values in -127..=127) as the integer kernels read them: row by row
+/// (portable), and packed for the x86 kernels, a copy made the first time one of them runs.
 pub struct I8Rows {
     q: Vec<i8>,
     inp: usize,
     #[cfg(target_arch = "x86_64")]
-    vnni: OnceLock<VnniRows>,
+    packed: OnceLock<PackedRows>,
 }
 
 impl I8Rows {
@@ -36,7 +36,7 @@ impl I8Rows {
             q,
             inp,
             #[cfg(target_arch = "x86_64")]
-            vnni: OnceLock::new(),
+            packed: OnceLock::new(),
         }
     }
 
@@ -49,10 +49,10 @@ impl I8Rows {
         self.inp
     }
 
-    /// The rows packed for the VNNI kernel.
+    /// The rows packed for the x86 kernels.
     #[cfg(target_arch = "x86_64")]
-    pub(super) fn vnni(&self) -> &VnniRows {
-        self.vnni.get_or_init(|| VnniRows::pack(&self.q, self.inp))
+    pub(super) fn packed(&self) -> &PackedRows {
+        self.packed.get_or_init(|| PackedRows::pack(&self.q, self.inp))
     }
 }
 

@@ -1,10 +1,9 @@
 //! The compute kernels: the only `unsafe` code in the crate.
 //!
 //! A [`Kernel`] names one compiled variant (portable, SSE2, AVX2 + F16C, AVX-512F, AVX-512 with
-//! VNNI). It is a
-//! token: only [`Kernel::detect`] and [`Kernel::available`] make one, and they only make
-//! variants this CPU runs, so the safe methods below can call the `#[target_feature]` code
-//! without any caller-side promise. Every variant gives identical bits (tested in this module
+//! VNNI). It is a token: only [`Kernel::detect`] and [`Kernel::available`] make one, and they
+//! only make variants this CPU runs, so the safe methods below can call the `#[target_feature]`
+//! code without any caller-side promise. Every variant gives identical bits (tested in this module
 //! and through the engine): the lane order of `numeric::detmath::dot` at every width.
 
 #![allow(unsafe_code)]
@@ -14,7 +13,7 @@ mod portable;
 mod x86;
 
 #[cfg(target_arch = "x86_64")]
-pub(super) use x86::VnniRows;
+pub(super) use x86::PackedRows;
 
 use super::weights::{I8Rows, Weights};
 use crate::numeric::detmath::LANES;
@@ -236,19 +235,19 @@ impl Kernel {
     /// `y = x · wᵀ` in exact integers: `x` holds `rows` rows; values of `x` and `w` in
     /// -127..=127 (what [`int8::quantise`] makes).
     pub fn matmul_i8(self, x: &[i8], rows: usize, w: &I8Rows, inp: usize, out: usize, y: &mut [i32]) {
-        let packed = w;
-        let w = w.values();
-        assert!(packed.row_len() == inp && x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
+        let q = w.values();
+        assert!(w.row_len() == inp && x.len() >= rows * inp && q.len() >= out * inp && y.len() >= rows * out);
         // (-128 would make the AVX2 kernel's sums differ from the portable one's)
-        debug_assert!(!x[..rows * inp].contains(&i8::MIN) && !w[..out * inp].contains(&i8::MIN));
+        debug_assert!(!x[..rows * inp].contains(&i8::MIN) && !q[..out * inp].contains(&i8::MIN));
         match self.0 {
-            // SAFETY: lengths asserted above; the token proves the CPU has the ISA (AVX-512
-            // variants are only made where AVX2 is present too).
+            // SAFETY: lengths asserted above (the packed rows are those of `q`); the token
+            // proves the CPU has the ISA (AVX-512 variants are only made where AVX2 is present
+            // too).
             #[cfg(target_arch = "x86_64")]
-            Isa::Vnni => unsafe { x86::matmul_i8_vnni(x, rows, packed.vnni(), inp, out, y) },
+            Isa::Vnni => unsafe { x86::matmul_i8_vnni(x, rows, w.packed(), inp, out, y) },
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 => unsafe { x86::matmul_i8_avx2(x, rows, w, inp, out, y) },
-            _ => portable::matmul_i8(x, rows, w, inp, out, y),
+            Isa::Avx2 | Isa::Avx512 => unsafe { x86::matmul_i8_avx2(x, rows, w.packed(), inp, out, y) },
+            _ => portable::matmul_i8(x, rows, q, inp, out, y),
         }
     }
 

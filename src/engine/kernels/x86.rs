@@ -392,128 +392,18 @@ pub unsafe fn with_avx2<W: super::Vectorised>(f: W) -> W::Output {
     f.run()
 }
 
-/// Sum of the eight i32 lanes (exact: the int8 arithmetic's sums cannot overflow).
-#[target_feature(enable = "avx2")]
-unsafe fn hsum_i32(v: __m256i) -> i32 {
-    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
-    _mm_cvtsi128_si32(s)
-}
-
-/// Integer dot products of rows `r..r + RB` of `x` with the first CB rows of `w`, into columns
-/// `j..j + CB` of `y`, 32 products a step. `vpmaddubsw` multiplies unsigned by signed bytes and
-/// adds pairs into i16 with saturation, so each pair is taken as `|w| · (x · sign w)`: both
-/// factors at most 127 in magnitude (neither side holds -128), a pair sums to at most
-/// 2 · 127² = 32,258 < 32,767, so it never saturates; `vpmaddwd` by ones then adds pairs of
-/// those into i32 lanes exactly.
-///
-/// # Safety
-/// The CPU has AVX2; `x` holds rows `r..r + RB`, `w` at least `CB * inp` values, `y` row
-/// `r + RB - 1` up to column `j + CB`.
-#[target_feature(enable = "avx2")]
-unsafe fn qtile<const RB: usize, const CB: usize>(x: &[i8], r: usize, w: &[i8], inp: usize, out: usize, j: usize, y: &mut [i32]) {
-    debug_assert!(x.len() >= (r + RB) * inp && w.len() >= CB * inp && y.len() >= (r + RB - 1) * out + j + CB);
-    let body = inp - inp % 32;
-    let ones = _mm256_set1_epi16(1);
-    let mut acc = [[_mm256_setzero_si256(); CB]; RB];
-    let mut i = 0;
-    while i < body {
-        // SAFETY: `i + 32 <= body <= inp`: the loads stay within weight rows `c < CB` and input
-        // rows `r + q < r + RB`, which the caller guarantees.
-        unsafe {
-            let mut xv = [_mm256_setzero_si256(); RB];
-            for (q, xv) in xv.iter_mut().enumerate() {
-                *xv = _mm256_loadu_si256(x.as_ptr().add((r + q) * inp + i).cast());
-            }
-            for c in 0..CB {
-                let wv = _mm256_loadu_si256(w.as_ptr().add(c * inp + i).cast());
-                let wabs = _mm256_abs_epi8(wv);
-                for (acc, xv) in acc.iter_mut().zip(&xv) {
-                    let pairs = _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(*xv, wv));
-                    acc[c] = _mm256_add_epi32(acc[c], _mm256_madd_epi16(pairs, ones));
-                }
-            }
-        }
-        i += 32;
-    }
-    for (q, acc) in acc.iter().enumerate() {
-        let xr = &x[(r + q) * inp..(r + q + 1) * inp];
-        for (c, a) in acc.iter().enumerate() {
-            let wr = &w[c * inp..(c + 1) * inp];
-            let tail: i32 = (body..inp).map(|k| i32::from(xr[k]) * i32::from(wr[k])).sum();
-            // SAFETY: register operations only; the caller has AVX2.
-            y[(r + q) * out + j + c] = unsafe { hsum_i32(*a) } + tail;
-        }
-    }
-}
-
-/// Rows `0..rows` of `x` against weight rows `j..j + CB`, four rows at a time.
-///
-/// # Safety
-/// As [`qtile`] for every row block.
-#[target_feature(enable = "avx2")]
-unsafe fn qcols<const CB: usize>(x: &[i8], rows: usize, w: &[i8], inp: usize, out: usize, j: usize, y: &mut [i32]) {
-    let wj = &w[j * inp..(j + CB) * inp];
-    let full = rows - rows % 4;
-    // SAFETY: each tile covers rows below `rows` and weight rows below `j + CB <= out`.
-    unsafe {
-        for r in (0..full).step_by(4) {
-            qtile::<4, CB>(x, r, wj, inp, out, j, y);
-        }
-        match rows - full {
-            0 => {}
-            1 => qtile::<1, CB>(x, full, wj, inp, out, j, y),
-            2 => qtile::<2, CB>(x, full, wj, inp, out, j, y),
-            _ => qtile::<3, CB>(x, full, wj, inp, out, j, y),
-        }
-    }
-}
-
-/// `y = x · wᵀ` in exact integers (`x`: `rows × inp`, `w`: `out × inp`, values in -127..=127;
-/// `y`: i32). A single row (a decoder step) runs eight weight rows side by side, two rows four;
-/// more rows take two weight rows across blocks of four input rows (tiles that fit the 16
-/// registers).
-///
-/// # Safety
-/// The CPU has AVX2; `x.len() >= rows * inp`, `w.len() >= out * inp`, `y.len() >= rows * out`.
-/// (A -128 in `x` facing a negative weight gives a wrong sum, never undefined behaviour.)
-#[target_feature(enable = "avx2")]
-pub unsafe fn matmul_i8_avx2(x: &[i8], rows: usize, w: &[i8], inp: usize, out: usize, y: &mut [i32]) {
-    debug_assert!(x.len() >= rows * inp && w.len() >= out * inp && y.len() >= rows * out);
-    let cb = match rows {
-        1 => 8,
-        2 => 4,
-        _ => 2,
-    };
-    let mut j = 0;
-    // SAFETY: every call covers weight rows below `out` and input rows below `rows`.
-    unsafe {
-        while j + cb <= out {
-            match cb {
-                8 => qcols::<8>(x, rows, w, inp, out, j, y),
-                4 => qcols::<4>(x, rows, w, inp, out, j, y),
-                _ => qcols::<2>(x, rows, w, inp, out, j, y),
-            }
-            j += cb;
-        }
-        for j in j..out {
-            qcols::<1>(x, rows, w, inp, out, j, y);
-        }
-    }
-}
-
-/// int8 weight rows packed for [`matmul_i8_vnni`]: blocks of 16 rows (zero rows beyond the
-/// matrix), each a run of 64-byte groups, group `g` holding values `4g..4g + 4` of each of the 16
-/// rows (zeros beyond the row): one `vpdpbusd` adds four products to each of 16 columns' sums,
-/// with no horizontal sums at the end. Also each row's sum times 128 (see the kernel).
-pub struct VnniRows {
+/// int8 weight rows packed for [`matmul_i8_vnni`] and [`matmul_i8_avx2`]: blocks of 16
+/// rows (zero rows beyond the matrix), each a run of 64-byte groups, group `g` holding values
+/// `4g..4g + 4` of each of the 16 rows (zeros beyond the row): one `vpdpbusd` adds four products
+/// to each of 16 columns' sums (AVX2: half a group to 8 columns), with no horizontal sums at the
+/// end. Also each row's sum times 128 (see [`vtile`]).
+pub struct PackedRows {
     data: Vec<i8>,
     offsets: Vec<i32>,
     groups: usize,
 }
 
-impl VnniRows {
+impl PackedRows {
     /// Packs rows of `inp` values.
     pub fn pack(w: &[i8], inp: usize) -> Self {
         let groups = inp.div_ceil(4);
@@ -528,7 +418,7 @@ impl VnniRows {
             // (wrapping: the kernel's sums are exact modulo 2³²)
             offsets[j] = row.iter().map(|&v| i32::from(v)).sum::<i32>().wrapping_mul(128);
         }
-        VnniRows { data, offsets, groups }
+        PackedRows { data, offsets, groups }
     }
 }
 
@@ -543,7 +433,7 @@ impl VnniRows {
 /// The CPU has AVX-512F, BW and VNNI; `xu` holds rows `r..r + RB` of `4 · p.groups` bytes, `p`
 /// blocks `b..b + NB`, and `y` row `r + RB - 1` up to column `min(out, 16 · (b + NB))`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn vtile<const RB: usize, const NB: usize>(xu: &[u8], r: usize, p: &VnniRows, b: usize, out: usize, y: &mut [i32]) {
+unsafe fn vtile<const RB: usize, const NB: usize>(xu: &[u8], r: usize, p: &PackedRows, b: usize, out: usize, y: &mut [i32]) {
     let (groups, stride) = (p.groups, 4 * p.groups);
     debug_assert!(xu.len() >= (r + RB) * stride && p.data.len() >= (b + NB) * groups * 64);
     debug_assert!(y.len() >= (r + RB - 1) * out + out.min(16 * (b + NB)));
@@ -588,7 +478,7 @@ unsafe fn vtile<const RB: usize, const NB: usize>(xu: &[u8], r: usize, p: &VnniR
 /// # Safety
 /// As [`vtile`] for every row block.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn vcols<const NB: usize>(xu: &[u8], rows: usize, p: &VnniRows, b: usize, out: usize, y: &mut [i32]) {
+unsafe fn vcols<const NB: usize>(xu: &[u8], rows: usize, p: &PackedRows, b: usize, out: usize, y: &mut [i32]) {
     let full = rows - rows % 4;
     // SAFETY: each tile covers rows below `rows` and blocks of `p` below `b + NB`.
     unsafe {
@@ -604,7 +494,24 @@ unsafe fn vcols<const NB: usize>(xu: &[u8], rows: usize, p: &VnniRows, b: usize,
     }
 }
 
-/// `y = x · wᵀ` in exact integers with AVX-512 VNNI (as [`matmul_i8_avx2`], `w` packed). One or
+/// Runs `f` on the rows of `x` (`inp` values each) copied with rows padded to whole groups of
+/// `p` (the padding meets zero weights), each byte xor `flip`.
+fn with_padded_rows<R>(x: &[i8], rows: usize, inp: usize, p: &PackedRows, flip: u8, f: impl FnOnce(&[u8]) -> R) -> R {
+    thread_local!(static PADDED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
+    let stride = 4 * p.groups;
+    PADDED.with_borrow_mut(|xp| {
+        xp.clear();
+        xp.resize(rows * stride, 0);
+        for (u, x) in xp.chunks_exact_mut(stride).zip(x.chunks_exact(inp)) {
+            for (u, &x) in u.iter_mut().zip(x) {
+                *u = x as u8 ^ flip;
+            }
+        }
+        f(xp)
+    })
+}
+
+/// `y = x · wᵀ` in exact integers with AVX-512 VNNI (`x`: `rows × inp`; `y`: i32). One or
 /// two rows run 8 blocks (128 columns) side by side, more rows 4 blocks across blocks of four
 /// input rows (tiles that fit the 32 registers).
 ///
@@ -612,21 +519,11 @@ unsafe fn vcols<const NB: usize>(xu: &[u8], rows: usize, p: &VnniRows, b: usize,
 /// The CPU has AVX-512F, BW and VNNI; `x.len() >= rows * inp`, `p` packs `out` rows of `inp`
 /// values, `y.len() >= rows * out`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-pub unsafe fn matmul_i8_vnni(x: &[i8], rows: usize, p: &VnniRows, inp: usize, out: usize, y: &mut [i32]) {
-    let stride = 4 * p.groups;
+pub unsafe fn matmul_i8_vnni(x: &[i8], rows: usize, p: &PackedRows, inp: usize, out: usize, y: &mut [i32]) {
     let blocks = out.div_ceil(16);
-    debug_assert!(x.len() >= rows * inp && stride >= inp && p.data.len() >= blocks * p.groups * 64 && y.len() >= rows * out);
-    // the inputs as unsigned bytes `x + 128`, rows padded to whole groups (the padding meets
-    // zero weights)
-    thread_local!(static XU: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
-    XU.with_borrow_mut(|xu| {
-        xu.clear();
-        xu.resize(rows * stride, 0);
-        for (u, x) in xu.chunks_exact_mut(stride).zip(x.chunks_exact(inp)) {
-            for (u, &x) in u.iter_mut().zip(x) {
-                *u = x as u8 ^ 0x80;
-            }
-        }
+    debug_assert!(x.len() >= rows * inp && 4 * p.groups >= inp && p.data.len() >= blocks * p.groups * 64 && y.len() >= rows * out);
+    // the inputs as unsigned bytes `x + 128`
+    with_padded_rows(x, rows, inp, p, 0x80, |xu| {
         let nb = if rows <= 2 { 8 } else { 4 };
         let mut b = 0;
         // SAFETY: every call covers blocks below `blocks` and rows below `rows`; `xu` holds
@@ -641,6 +538,122 @@ pub unsafe fn matmul_i8_vnni(x: &[i8], rows: usize, p: &VnniRows, inp: usize, ou
             }
             for b in b..blocks {
                 vcols::<1>(xu, rows, p, b, out, y);
+            }
+        }
+    })
+}
+
+/// Integer products of rows `r..r + RB` of `xp` (row stride `4 · p.groups`) with blocks
+/// `b..b + NB` of `p`, into `y`, on AVX2: each half group (four values of 8 rows) against the
+/// row's four values broadcast, as `vpmaddubsw(|w|, x · sign w)` (pair sums of at most
+/// 2 · 127² = 32,258, never saturated, as neither side holds -128) and `vpmaddwd` by ones, which
+/// leaves each column's four products summed in its own i32 lane.
+///
+/// # Safety
+/// The CPU has AVX2; as [`vtile`].
+#[target_feature(enable = "avx2")]
+unsafe fn ptile<const RB: usize, const NB: usize>(xp: &[u8], r: usize, p: &PackedRows, b: usize, out: usize, y: &mut [i32]) {
+    let (groups, stride) = (p.groups, 4 * p.groups);
+    debug_assert!(xp.len() >= (r + RB) * stride && p.data.len() >= (b + NB) * groups * 64);
+    debug_assert!(y.len() >= (r + RB - 1) * out + out.min(16 * (b + NB)));
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [[[_mm256_setzero_si256(); 2]; NB]; RB];
+    // SAFETY: as in `vtile`.
+    unsafe {
+        let w = p.data.as_ptr().add(b * groups * 64);
+        for g in 0..groups {
+            let mut xb = [_mm256_setzero_si256(); RB];
+            for (q, xb) in xb.iter_mut().enumerate() {
+                *xb = _mm256_set1_epi32(xp.as_ptr().add((r + q) * stride + 4 * g).cast::<i32>().read_unaligned());
+            }
+            for n in 0..NB {
+                for h in 0..2 {
+                    let wv = _mm256_loadu_si256(w.add((n * groups + g) * 64 + 32 * h).cast());
+                    let wabs = _mm256_abs_epi8(wv);
+                    for (acc, xb) in acc.iter_mut().zip(&xb) {
+                        let pairs = _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(*xb, wv));
+                        acc[n][h] = _mm256_add_epi32(acc[n][h], _mm256_madd_epi16(pairs, ones));
+                    }
+                }
+            }
+        }
+    }
+    for (q, acc) in acc.iter().enumerate() {
+        for (n, halves) in acc.iter().enumerate() {
+            for (h, a) in halves.iter().enumerate() {
+                let col = 16 * (b + n) + 8 * h;
+                if col >= out {
+                    continue;
+                }
+                // SAFETY: the stores stay within row `r + q` up to column `out`.
+                unsafe {
+                    let dst = y.as_mut_ptr().add((r + q) * out + col);
+                    if col + 8 <= out {
+                        _mm256_storeu_si256(dst.cast(), *a);
+                    } else {
+                        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((out - col) as i32), lanes);
+                        _mm256_maskstore_epi32(dst, mask, *a);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rows `0..rows` of `xp` against blocks `b..b + NB`, four rows at a time.
+///
+/// # Safety
+/// As [`ptile`] for every row block.
+#[target_feature(enable = "avx2")]
+unsafe fn pcols<const NB: usize>(xp: &[u8], rows: usize, p: &PackedRows, b: usize, out: usize, y: &mut [i32]) {
+    let full = rows - rows % 4;
+    // SAFETY: each tile covers rows below `rows` and blocks of `p` below `b + NB`.
+    unsafe {
+        for r in (0..full).step_by(4) {
+            ptile::<4, NB>(xp, r, p, b, out, y);
+        }
+        match rows - full {
+            0 => {}
+            1 => ptile::<1, NB>(xp, full, p, b, out, y),
+            2 => ptile::<2, NB>(xp, full, p, b, out, y),
+            _ => ptile::<3, NB>(xp, full, p, b, out, y),
+        }
+    }
+}
+
+/// `y = x · wᵀ` in exact integers on AVX2 (`x`: `rows × inp`, values in -127..=127, as those
+/// of `w`; `y`: i32; a -128 in `x` facing a negative weight gives a wrong sum, never undefined
+/// behaviour). One row runs 4 blocks (64 columns) side by side, two rows 2, more rows one
+/// block across blocks of four input rows (tiles that fit the 16 registers).
+///
+/// # Safety
+/// The CPU has AVX2; `x.len() >= rows * inp`, `p` packs `out` rows of `inp` values,
+/// `y.len() >= rows * out`.
+#[target_feature(enable = "avx2")]
+pub unsafe fn matmul_i8_avx2(x: &[i8], rows: usize, p: &PackedRows, inp: usize, out: usize, y: &mut [i32]) {
+    let blocks = out.div_ceil(16);
+    debug_assert!(x.len() >= rows * inp && 4 * p.groups >= inp && p.data.len() >= blocks * p.groups * 64 && y.len() >= rows * out);
+    with_padded_rows(x, rows, inp, p, 0, |xp| {
+        let nb = match rows {
+            1 => 4,
+            2 => 2,
+            _ => 1,
+        };
+        let mut b = 0;
+        // SAFETY: every call covers blocks below `blocks` and rows below `rows`; `xp` holds
+        // `rows` rows of `4 · p.groups` bytes.
+        unsafe {
+            while b + nb <= blocks {
+                match nb {
+                    4 => pcols::<4>(xp, rows, p, b, out, y),
+                    2 => pcols::<2>(xp, rows, p, b, out, y),
+                    _ => pcols::<1>(xp, rows, p, b, out, y),
+                }
+                b += nb;
+            }
+            for b in b..blocks {
+                pcols::<1>(xp, rows, p, b, out, y);
             }
         }
     })
