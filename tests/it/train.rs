@@ -96,7 +96,7 @@ fn a_trained_model_compresses_with_its_policy_and_training_is_deterministic() {
     // The ablation table: one row per latent search.
     let bench = s2s().arg("--model").arg(&model).args(["bench", "--latents", "-T1"]).arg(&input).assert().success();
     let table = String::from_utf8(bench.get_output().stdout.clone()).unwrap();
-    for row in ["s2s2s empty latent", "s2s2s heuristic latent", "s2s2s policy latent", "exact by greedy decoding"] {
+    for row in ["kernel ", "s2s2s empty latent", "s2s2s heuristic latent", "s2s2s policy latent", "exact by greedy decoding"] {
         assert!(table.contains(row), "{row} missing:\n{table}");
     }
 }

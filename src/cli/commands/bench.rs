@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use s2s2s::engine::Kernel;
 use s2s2s::level::{Overrides, DEFAULT_LEVEL};
 use s2s2s::{LatentSearch, Level, Profile};
 
@@ -76,6 +77,8 @@ pub fn run(common: &Common, files: &[PathBuf], matrix: Matrix) -> Result<ExitCod
     for f in files {
         rows.extend(bench_file(f, &setups).with_context(|| f.display().to_string())?);
     }
+    // (speeds depend on the kernel the CPU gets: say which, as the figures' context)
+    println!("s2s2s {}, kernel {}, {threads} threads\n", env!("CARGO_PKG_VERSION"), Kernel::best().name());
     print!("{}", table(&rows));
     if matches!(matrix, Matrix::Latents) {
         print!("\n{}", latent_table(&rows));
