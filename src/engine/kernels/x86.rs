@@ -473,26 +473,35 @@ unsafe fn vtile<const RB: usize, const NB: usize>(xu: &[u8], r: usize, p: &Packe
     }
 }
 
-/// Rows `0..rows` of `xu` against blocks `b..b + NB`, four rows at a time.
-///
-/// # Safety
-/// As [`vtile`] for every row block.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn vcols<const NB: usize>(xu: &[u8], rows: usize, p: &PackedRows, b: usize, out: usize, y: &mut [i32]) {
-    let full = rows - rows % 4;
-    // SAFETY: each tile covers rows below `rows` and blocks of `p` below `b + NB`.
-    unsafe {
-        for r in (0..full).step_by(4) {
-            vtile::<4, NB>(xu, r, p, b, out, y);
+/// Defines `$name::<NB>(xp, rows, p, b, out, y)`: rows `0..rows` of the padded inputs `xp`
+/// against blocks `b..b + NB` of `p` with the tile `$tile`, four rows at a time (the same walk
+/// for every packed kernel).
+macro_rules! packed_cols {
+    ($name:ident, $tile:ident, $feat:literal) => {
+        /// Rows `0..rows` against blocks `b..b + NB`, four rows at a time.
+        ///
+        /// # Safety
+        /// As the tile's for every row block.
+        #[target_feature(enable = $feat)]
+        unsafe fn $name<const NB: usize>(xp: &[u8], rows: usize, p: &PackedRows, b: usize, out: usize, y: &mut [i32]) {
+            let full = rows - rows % 4;
+            // SAFETY: each tile covers rows below `rows` and blocks of `p` below `b + NB`.
+            unsafe {
+                for r in (0..full).step_by(4) {
+                    $tile::<4, NB>(xp, r, p, b, out, y);
+                }
+                match rows - full {
+                    0 => {}
+                    1 => $tile::<1, NB>(xp, full, p, b, out, y),
+                    2 => $tile::<2, NB>(xp, full, p, b, out, y),
+                    _ => $tile::<3, NB>(xp, full, p, b, out, y),
+                }
+            }
         }
-        match rows - full {
-            0 => {}
-            1 => vtile::<1, NB>(xu, full, p, b, out, y),
-            2 => vtile::<2, NB>(xu, full, p, b, out, y),
-            _ => vtile::<3, NB>(xu, full, p, b, out, y),
-        }
-    }
+    };
 }
+
+packed_cols!(vcols, vtile, "avx512f,avx512bw,avx512vnni");
 
 /// Runs `f` on the rows of `x` (`inp` values each) copied with rows padded to whole groups of
 /// `p` (the padding meets zero weights), each byte xor `flip`.
@@ -601,26 +610,7 @@ unsafe fn ptile<const RB: usize, const NB: usize>(xp: &[u8], r: usize, p: &Packe
     }
 }
 
-/// Rows `0..rows` of `xp` against blocks `b..b + NB`, four rows at a time.
-///
-/// # Safety
-/// As [`ptile`] for every row block.
-#[target_feature(enable = "avx2")]
-unsafe fn pcols<const NB: usize>(xp: &[u8], rows: usize, p: &PackedRows, b: usize, out: usize, y: &mut [i32]) {
-    let full = rows - rows % 4;
-    // SAFETY: each tile covers rows below `rows` and blocks of `p` below `b + NB`.
-    unsafe {
-        for r in (0..full).step_by(4) {
-            ptile::<4, NB>(xp, r, p, b, out, y);
-        }
-        match rows - full {
-            0 => {}
-            1 => ptile::<1, NB>(xp, full, p, b, out, y),
-            2 => ptile::<2, NB>(xp, full, p, b, out, y),
-            _ => ptile::<3, NB>(xp, full, p, b, out, y),
-        }
-    }
-}
+packed_cols!(pcols, ptile, "avx2");
 
 /// `y = x · wᵀ` in exact integers on AVX2 (`x`: `rows × inp`, values in -127..=127, as those
 /// of `w`; `y`: i32; a -128 in `x` facing a negative weight gives a wrong sum, never undefined
