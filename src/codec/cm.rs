@@ -19,6 +19,7 @@ use crate::format::CmRevision;
 use crate::predict::cm::{Cursor, NetBit, Predictor, TokenEnd};
 
 /// One lane: a predictor that carries over from block to block.
+#[derive(Clone)]
 pub struct Lane {
     predictor: Predictor,
     /// With several streams, each one's cursor while another is coded (`None` for the one
@@ -29,6 +30,9 @@ pub struct Lane {
     seen: usize,
     /// Whether a token ends where a longer one could go on.
     end: TokenEnd,
+    /// The compressor's only: groups that will not try context mixing alone beside the network
+    /// (`pipeline::compress::lane_group`), since it lost by far the last time.
+    pub skip_alone: u32,
 }
 
 /// `part / whole` in 12 bits, kept codable (`1..=4095`).
@@ -43,7 +47,7 @@ impl Lane {
     pub fn new(table_bits: u32, revision: CmRevision, network: bool, streams: usize) -> Self {
         let slots = if streams > 1 { (0..streams).map(|i| (i > 0).then(Cursor::default)).collect() } else { Vec::new() };
         let predictor = Predictor::new(table_bits, revision, network, Cursor::default());
-        Self { predictor, slots, active: 0, seen: 0, end: TokenEnd::default() }
+        Self { predictor, slots, active: 0, seen: 0, end: TokenEnd::default(), skip_alone: 0 }
     }
 
     /// From now on, also measures what each component of the predictor saves

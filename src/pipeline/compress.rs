@@ -19,6 +19,7 @@ use crate::model::{ModelId, PreparedModel};
 use crate::transform::LineEndings;
 
 /// A block ready to write.
+#[derive(Clone)]
 pub(super) struct Coded {
     pub(super) header: BlockHeader,
     pub(super) payload: Vec<u8>,
@@ -150,6 +151,9 @@ fn compress_batch(m: &PreparedModel, buf: &[u8], opts: &Options) -> Result<Vec<C
         .collect()
 }
 
+/// Groups that skip the trial of context mixing alone after the network won one by far.
+const SKIP_ALONE: u32 = 3;
+
 /// Codes a lane's group of pieces (each with its stream) on the lane, each stored instead (or,
 /// beside the network, zstd'd) where that is smaller: the lane has learned the piece either way,
 /// as the decompressor's lane will. Each piece is coded as its line-ending transform leaves it
@@ -157,58 +161,123 @@ fn compress_batch(m: &PreparedModel, buf: &[u8], opts: &Options) -> Result<Vec<C
 /// pieces (by [`looks_like_text`] of the original bytes, which the decompressor can tell from a
 /// stored block too) are coded together token by token under the network's prediction, then
 /// the other pieces' bytes alone, in stream order.
+///
+/// With the network, the group is also coded by context mixing alone, every piece a
+/// context-mixing block, on a copy of the lane (in parallel), and where that is smaller in all,
+/// it is kept and the copy becomes the lane: on tables of numbers, logs and repetitive markup
+/// the bytes' own statistics predict nearly everything, and coding tokens costs more than the
+/// network adds. The decompressor needs no flag: it decodes each block by its method, so its
+/// lane learns the same either way. Where the network wins by far, the next few groups do not
+/// try (the trial costs about a tenth more CPU time). `neural`: `Auto` tries, `Always` codes
+/// text with the network, `Never` without.
 pub(super) fn lane_group(
     lane: &mut Lane,
     network: Option<(&PreparedModel, &Engine)>,
     pieces: &[(usize, &[u8])],
+    neural: NeuralUse,
     threads: usize,
 ) -> Result<Vec<Coded>> {
-    let plans: Vec<Option<LineEndings>> = pieces.iter().map(|(_, p)| LineEndings::plan(p)).collect();
-    let bodies: Vec<Cow<[u8]>> = pieces.iter().zip(&plans).map(|((_, p), plan)| LineEndings::apply(plan.as_ref(), p)).collect();
-    lane.begin_group(pieces.iter().zip(&bodies).map(|((slot, _), b)| (*slot, b.len())));
-    let text: Vec<bool> = pieces.iter().map(|(_, p)| network.is_some() && looks_like_text(p)).collect();
-    let coded = |k: usize, method, coded: Vec<u8>, tokens, mismatches, segments| {
-        let piece = pieces[k].1;
-        let mut payload = Vec::with_capacity(coded.len() + 8);
-        LineEndings::write(plans[k].as_ref(), &mut payload);
-        payload.extend_from_slice(&coded);
-        let (orig_len, payload_len, crc) = (piece.len() as u32, payload.len() as u32, crc32fast::hash(piece));
-        let header = BlockHeader { method, orig_len, payload_len, crc, tokens, mismatches, latent_tokens: 0 };
-        Coded { header, payload, segments }
+    let group = Group::new(pieces, network.is_some());
+    let Some(network) = network.filter(|_| group.text.contains(&true) && neural != NeuralUse::Never) else {
+        return group.code(lane, None, threads);
     };
-    let mut out: Vec<Option<Coded>> = pieces.iter().map(|_| None).collect();
-    if let Some((m, engine)) = network {
-        let text_pieces: Vec<usize> = (0..pieces.len()).filter(|&k| text[k]).collect();
-        let mut streams = Vec::new();
-        for &k in &text_pieces {
-            let t = m.model().tokenizer.encode(&bodies[k])?;
-            let n = t.len();
-            streams.push(BlockStream::new(t, n, Encoder::default(), Profile::Hybrid).on_lane(pieces[k].0));
-        }
-        code_on_lane(engine, lane, m.trie(), &mut streams, threads)?;
-        for (k, s) in text_pieces.into_iter().zip(streams) {
-            let (mismatches, _, segments) = s.counts();
-            let tokens = s.tokens().len() as u32;
-            out[k] = Some(coded(k, Method::Neural, s.into_coder().finish(), tokens, mismatches, segments));
-        }
+    if neural == NeuralUse::Always {
+        return group.code(lane, Some(network), threads);
     }
-    for (k, o) in out.iter_mut().enumerate().filter(|(_, o)| o.is_none()) {
-        *o = Some(coded(k, Method::Cm, lane.compress(pieces[k].0, &bodies[k])?, 0, 0, SegmentCounts::default()));
+    if lane.skip_alone > 0 {
+        lane.skip_alone -= 1;
+        return group.code(lane, Some(network), threads);
     }
-    Ok(out
-        .into_iter()
-        .zip(pieces)
-        .map(|(c, (_, piece))| {
-            let c = c.expect("every piece is coded");
-            // (zstd only beside the network, where its time does not count)
-            let plain = stored_or_zstd(piece, network.map(|_| 19));
-            if c.payload.len() < plain.payload.len() {
-                c
-            } else {
-                plain
+    let mut alone = lane.clone();
+    // (on a thread of its own: the network's work waits on its own threads in turn)
+    let (with_network, without) = std::thread::scope(|scope| {
+        let without = scope.spawn(|| group.code(&mut alone, None, 1));
+        let with_network = group.code(lane, Some(network), threads);
+        (with_network, without.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    });
+    let (with_network, without) = (with_network?, without?);
+    let size = |c: &[Coded]| c.iter().map(|c| c.payload.len()).sum::<usize>();
+    let fits = without.iter().all(|c| c.payload.len() as u32 <= format::max_payload(c.header.orig_len));
+    let (alone_size, network_size) = (size(&without), size(&with_network));
+    if fits && alone_size < network_size {
+        *lane = alone;
+        return Ok(without);
+    }
+    // where the network wins by far (on prose by 15-25%), the next groups skip the trial
+    lane.skip_alone = if alone_size > network_size + network_size / 8 { SKIP_ALONE } else { 0 };
+    Ok(with_network)
+}
+
+/// A lane's group of pieces, with each one's line-ending transform and the body it leaves,
+/// whether it is text for the network, and the piece stored or zstd'd.
+pub(super) struct Group<'a> {
+    pieces: &'a [(usize, &'a [u8])],
+    plans: Vec<Option<LineEndings>>,
+    bodies: Vec<Cow<'a, [u8]>>,
+    text: Vec<bool>,
+    plain: Vec<Coded>,
+}
+
+impl<'a> Group<'a> {
+    /// `hybrid`: whether the frame has the network (profile 5).
+    pub(super) fn new(pieces: &'a [(usize, &'a [u8])], hybrid: bool) -> Self {
+        let plans: Vec<Option<LineEndings>> = pieces.iter().map(|(_, p)| LineEndings::plan(p)).collect();
+        let bodies = pieces.iter().zip(&plans).map(|((_, p), plan)| LineEndings::apply(plan.as_ref(), p)).collect();
+        let text = pieces.iter().map(|(_, p)| hybrid && looks_like_text(p)).collect();
+        // (zstd only beside the network, where its time does not count)
+        let plain = pieces.iter().map(|(_, p)| stored_or_zstd(p, hybrid.then_some(19))).collect();
+        Self { pieces, plans, bodies, text, plain }
+    }
+
+    /// Codes the group on `lane`: with the network, its text pieces under the network's
+    /// prediction; the rest by context mixing alone; each piece stored or zstd'd instead where
+    /// that is smaller, except a text piece of a hybrid frame coded without the network (the
+    /// decompressor replays a stored text block under the network).
+    pub(super) fn code(&self, lane: &mut Lane, network: Option<(&PreparedModel, &Engine)>, threads: usize) -> Result<Vec<Coded>> {
+        let pieces = self.pieces;
+        lane.begin_group(pieces.iter().zip(&self.bodies).map(|((slot, _), b)| (*slot, b.len())));
+        let coded = |k: usize, method, coded: Vec<u8>, tokens, mismatches, segments| {
+            let piece = pieces[k].1;
+            let mut payload = Vec::with_capacity(coded.len() + 8);
+            LineEndings::write(self.plans[k].as_ref(), &mut payload);
+            payload.extend_from_slice(&coded);
+            let (orig_len, payload_len, crc) = (piece.len() as u32, payload.len() as u32, crc32fast::hash(piece));
+            let header = BlockHeader { method, orig_len, payload_len, crc, tokens, mismatches, latent_tokens: 0 };
+            Coded { header, payload, segments }
+        };
+        let mut out: Vec<Option<Coded>> = pieces.iter().map(|_| None).collect();
+        if let Some((m, engine)) = network {
+            let text_pieces: Vec<usize> = (0..pieces.len()).filter(|&k| self.text[k]).collect();
+            let mut streams = Vec::new();
+            for &k in &text_pieces {
+                let t = m.model().tokenizer.encode(&self.bodies[k])?;
+                let n = t.len();
+                streams.push(BlockStream::new(t, n, Encoder::default(), Profile::Hybrid).on_lane(pieces[k].0));
             }
-        })
-        .collect())
+            code_on_lane(engine, lane, m.trie(), &mut streams, threads)?;
+            for (k, s) in text_pieces.into_iter().zip(streams) {
+                let (mismatches, _, segments) = s.counts();
+                let tokens = s.tokens().len() as u32;
+                out[k] = Some(coded(k, Method::Neural, s.into_coder().finish(), tokens, mismatches, segments));
+            }
+        }
+        for (k, o) in out.iter_mut().enumerate().filter(|(_, o)| o.is_none()) {
+            *o = Some(coded(k, Method::Cm, lane.compress(pieces[k].0, &self.bodies[k])?, 0, 0, SegmentCounts::default()));
+        }
+        let keep = |k: usize| network.is_none() && self.text[k];
+        Ok(out
+            .into_iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let c = c.expect("every piece is coded");
+                if c.payload.len() < self.plain[k].payload.len() || keep(k) {
+                    c
+                } else {
+                    self.plain[k].clone()
+                }
+            })
+            .collect())
+    }
 }
 
 /// Compresses everything from `input` into one frame on `output`; `progress` gets input bytes done.
@@ -252,7 +321,7 @@ pub fn compress(
     let mut lanes = match opts.profile.uses_cm() {
         true => {
             let p = CmParams::from_bytes(&opts.cm.to_bytes())?;
-            Some(Lanes::new(p, opts.profile == Profile::Hybrid)?)
+            Some(Lanes::new(p, hybrid, if hybrid { 2 } else { 1 })?)
         }
         false => None,
     };
@@ -286,7 +355,9 @@ pub fn compress(
                 queue.extend(split_pieces(&buf, opts.neural_block).into_iter().map(<[u8]>::to_vec));
                 let take = if buf.is_empty() { queue.len() } else { queue.len() / lanes.group() * lanes.group() };
                 let pieces: Vec<Vec<u8>> = queue.drain(..take).collect();
-                pool.install(|| lanes.run(&pieces, |lane, group, threads| lane_group(lane, network, &slices(group), threads), |p, _| p))?
+                pool.install(|| {
+                    lanes.run(&pieces, |lane, group, threads| lane_group(lane, network, &slices(group), opts.neural, threads), |p, _| p)
+                })?
             }
             None if buf.is_empty() => Vec::new(),
             None => pool.install(|| compress_batch(m, &buf, opts))?,

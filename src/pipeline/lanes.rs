@@ -28,8 +28,10 @@ impl Lanes {
     /// Fresh lanes, or an error before anything is allocated when their tables would not fit in
     /// the memory the system reports available (a file's parameters may ask for up to ~2.3 GB).
     /// `network`: whether the lanes also code tokens under the network's prediction (profile 5).
-    pub(super) fn new(p: CmParams, network: bool) -> Result<Self> {
-        fits(p.memory(), available_memory())?;
+    /// `copies`: how many of each lane may be held at once (the compressor with the network
+    /// tries each group on a copy of its lane too).
+    pub(super) fn new(p: CmParams, network: bool, copies: u64) -> Result<Self> {
+        fits(copies * p.memory(), available_memory())?;
         let streams = usize::from(p.streams);
         let lanes = (0..p.lanes).map(|_| Lane::new(u32::from(p.table_bits), p.revision, network, streams)).collect();
         Ok(Self { lanes, streams, dealt: 0, share: p.share && p.lanes > 1, last_group: Vec::new() })

@@ -65,9 +65,10 @@ pub struct Options {
 /// When blocks are coded with the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NeuralUse {
-    /// Never (zstd or stored only).
+    /// Never (zstd or stored only; in a hybrid frame, context mixing alone).
     Never,
-    /// On text blocks, where it is smaller than zstd.
+    /// On text blocks, where it is smaller than zstd (in a hybrid frame, than context mixing
+    /// alone on each group of blocks).
     Auto,
     /// On every block its payload bound allows (for tests that must exercise the model).
     #[doc(hidden)]

@@ -43,6 +43,7 @@ pub const BUCKET: usize = 16;
 
 /// A hashed table of buckets, each holding one context's bit histories for one nibble. A
 /// context looks in two neighbouring buckets; on a miss it takes the less used one and clears it.
+#[derive(Clone)]
 pub struct HashTable {
     slots: Vec<u8>,
     mask: usize,
@@ -85,6 +86,7 @@ impl HashTable {
 /// ones seen in a context, kept small and biased to the recent past: a bit increments its own
 /// count and, when the other count is above 2, halves it (plus one). Counts are capped so that
 /// all reachable pairs fit in a byte (state 0 is the empty history).
+#[derive(Clone)]
 pub struct States {
     next: Vec<[u8; 2]>,
     counts: Vec<(u8, u8)>,
@@ -166,6 +168,7 @@ impl States {
 }
 
 /// Maps each bit-history state of one context kind to an adaptive probability.
+#[derive(Clone)]
 pub struct StateMap {
     p: Vec<u32>,
 }

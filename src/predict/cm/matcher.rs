@@ -19,6 +19,7 @@ const VERIFY: usize = 48;
 /// Largest length the model counts to.
 const MAX_LEN: u32 = 65_535;
 
+#[derive(Clone)]
 pub struct MatchModel {
     hist: Vec<u8>,
     table: Vec<u32>,
@@ -26,7 +27,7 @@ pub struct MatchModel {
 }
 
 /// Where one stream is in the history.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct MatchCursor {
     /// Where its next byte goes (positions count from the lane's first byte; the history is a
     /// ring of the last `2^HISTORY_BITS`).

@@ -6,6 +6,7 @@ use crate::numeric::logistic::{squash, stretch};
 /// weight vector per selector value, trained online to reduce coding cost:
 /// `w_i += x_i · (bit − p) · rate · boost / 2^15` (with `p` and `bit` in 12 bits, `boost` 4 to 1
 /// as the mixer ages).
+#[derive(Clone)]
 pub struct Mixer {
     inputs: usize,
     weights: Vec<i32>,
@@ -91,6 +92,7 @@ impl Mixer {
 
 /// An adaptive probability map: refines a probability given a small context, by interpolating
 /// between 33 learned points along the stretched input.
+#[derive(Clone)]
 pub struct Apm {
     t: Vec<u16>,
     /// The point nearest the last input, and the lower of the two around it.

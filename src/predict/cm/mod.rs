@@ -46,7 +46,7 @@ pub struct NetBit {
 }
 
 /// The byte-level state the contexts are computed from.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Contexts {
     /// The last 8 bytes, newest in the low byte.
     last: u64,
@@ -122,6 +122,7 @@ fn mix64(mut h: u64) -> u64 {
 /// Where one stream of bytes is: its recent bytes, its match model, its place in the current
 /// byte. A lane that codes several blocks at once keeps one cursor per block and shares the
 /// rest of the predictor (tables, maps, mixers) between them.
+#[derive(Clone)]
 pub struct Cursor {
     contexts: Contexts,
     hashes: [u64; CONTEXTS],
@@ -152,6 +153,7 @@ impl Cursor {
 }
 
 /// The whole predictor: give it [`p`](Self::p), then [`update`](Self::update) with the bit.
+#[derive(Clone)]
 pub struct Predictor {
     table: HashTable,
     states: States,
@@ -212,6 +214,7 @@ struct Selectors {
 
 /// The mixing stage: two gated mixers (and with the network a third), the one that combines
 /// them, and the APMs that refine the result.
+#[derive(Clone)]
 struct Mixing {
     mixer_c0: Mixer,
     mixer_c1: Mixer,
@@ -285,6 +288,7 @@ impl Mixing {
 /// that component's inputs held at zero (or without the APMs), and the bits it would cost more.
 /// The hashed tables, state maps, match model and order 0 learn from the bytes alone, so all
 /// ablations share them with the real predictor.
+#[derive(Clone)]
 struct Ablation {
     name: &'static str,
     inputs: &'static [usize],

@@ -17,6 +17,7 @@ const INPUTS: usize = ORDERS.len() + 3;
 /// Token lengths told apart.
 const LENGTHS: usize = 16;
 
+#[derive(Clone)]
 pub struct TokenEnd {
     counters: Vec<u32>,
     slots: [usize; ORDERS.len()],
