@@ -189,12 +189,16 @@ pub(super) fn lane_group(
         return group.code(lane, Some(network), threads);
     }
     let mut alone = lane.clone();
-    // (on a thread of its own: the network's work waits on its own threads in turn)
-    let (with_network, without) = std::thread::scope(|scope| {
-        let without = scope.spawn(|| group.code(&mut alone, None, 1));
-        let with_network = group.code(lane, Some(network), threads);
-        (with_network, without.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-    });
+    // (with more than one thread, on a thread of its own: the network's work waits on its own
+    // threads in turn)
+    let (with_network, without) = match threads {
+        0 | 1 => (group.code(lane, Some(network), threads), group.code(&mut alone, None, 1)),
+        _ => std::thread::scope(|scope| {
+            let without = scope.spawn(|| group.code(&mut alone, None, 1));
+            let with_network = group.code(lane, Some(network), threads);
+            (with_network, without.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        }),
+    };
     let (with_network, without) = (with_network?, without?);
     let size = |c: &[Coded]| c.iter().map(|c| c.payload.len()).sum::<usize>();
     let fits = without.iter().all(|c| c.payload.len() as u32 <= format::max_payload(c.header.orig_len));
