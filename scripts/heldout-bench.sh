@@ -6,11 +6,12 @@
 # and 7zz: apt-get install zpaq 7zip).
 # Usage: scripts/heldout-bench.sh [s2s2s binary]; LEVELS="1 2" (default) picks the levels (an
 # entry LEVEL,PROFILE adds --profile PROFILE, e.g. "6 6,mixed" for level 6 as it was before profile 5),
-# SOURCES and HEAD as in scripts/validation-files.sh.
+# SOURCES and HEAD as in scripts/validation-files.sh; FILES="a b" measures those files instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-./target/release/s2s2s}
 . scripts/validation-files.sh
+if [ -n "${FILES:-}" ]; then read -ra files <<< "$FILES"; fi
 
 now() { date +%s.%N; }
 # row NAME TOOL ORIGINAL COMPRESSED SECONDS_C SECONDS_D
