@@ -13,7 +13,7 @@ use crate::error::Result;
 pub const FRAME_HEADER_LEN: usize = 4 + 1 + 1 + 16 + 4 + 4;
 /// Bytes a profile-5 frame header adds before its CRC: the context mixer's parameters (table
 /// bits and lanes; format version 6 also streams per lane, 8 whether the lanes share, 9 the
-/// predictor's revision, 10 the network's arithmetic).
+/// predictor's revision, 10 the network's arithmetic; 11 names a third revision in the same bytes).
 fn hybrid_extra(profile: Profile, version: u8) -> usize {
     match (profile, version) {
         (Profile::Hybrid, 5) => 2,
@@ -99,6 +99,7 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
     if let Some(p) = cm.filter(|p| {
         (p.share && version < 8)
             || (p.revision != CmRevision::First && version < 9)
+            || (p.revision >= CmRevision::Third && version < 11)
             || (p.arith != NetArith::F32 && (version < 10 || profile == Profile::Cm))
     }) {
         return Err(FormatError::CmParams { table_bits: p.table_bits, lanes: p.lanes }.into());
@@ -130,7 +131,11 @@ mod tests {
 
     /// The mixer `header` gives a profile-5 frame of `version`: what that version can say.
     fn hybrid_params(version: u8) -> CmParams {
-        let revision = if version >= 9 { CmRevision::Second } else { CmRevision::First };
+        let revision = match version {
+            11.. => CmRevision::Third,
+            9..=10 => CmRevision::Second,
+            _ => CmRevision::First,
+        };
         let arith = if version >= 10 { NetArith::Int8 } else { NetArith::F32 };
         CmParams { table_bits: 20, lanes: 2, streams: if version >= 6 { 4 } else { 1 }, share: version >= 8, revision, arith }
     }
@@ -173,9 +178,16 @@ mod tests {
         assert_eq!(read_frame_header(&mut &header(9, Profile::Cm, second.to_bytes())[..]).unwrap().unwrap().cm, Some(second));
         let b = header(8, Profile::Cm, second.to_bytes());
         assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))));
-        let mut third = second.to_bytes();
-        third[4] = 2;
-        assert!(matches!(read_frame_header(&mut &header(9, Profile::Cm, third)[..]), Err(Error::Format(FormatError::CmParams { .. }))));
+        // version 11: the third revision, which older versions cannot name; no fourth yet
+        let third = CmParams { revision: CmRevision::Third, ..shared };
+        assert_eq!(read_frame_header(&mut &header(11, Profile::Cm, third.to_bytes())[..]).unwrap().unwrap().cm, Some(third));
+        for v in [9, 10] {
+            let b = header(v, Profile::Cm, third.to_bytes());
+            assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))), "version {v}");
+        }
+        let mut fourth = third.to_bytes();
+        fourth[4] = 3;
+        assert!(matches!(read_frame_header(&mut &header(11, Profile::Cm, fourth)[..]), Err(Error::Format(FormatError::CmParams { .. }))));
     }
 
     #[test]
@@ -203,6 +215,10 @@ mod tests {
         let b = header(10, Profile::Hybrid, [9; 16]);
         assert_eq!(b.len(), FRAME_HEADER_LEN + 6);
         assert_eq!(read_frame_header(&mut &b[..]).unwrap().unwrap().cm.map(|p| p.arith), Some(NetArith::Int8));
+        // version 11 the predictor's third revision, in the same 6 bytes
+        let b = header(11, Profile::Hybrid, [9; 16]);
+        assert_eq!(b.len(), FRAME_HEADER_LEN + 6);
+        assert_eq!(read_frame_header(&mut &b[..]).unwrap().unwrap().cm, Some(hybrid_params(11)));
         // (a profile-4 frame runs no network: its arithmetic byte is always 0)
         for v in [9, 10] {
             let b = header(v, Profile::Cm, CmParams { arith: NetArith::Int8, ..hybrid_params(9) }.to_bytes());

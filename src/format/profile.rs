@@ -67,8 +67,8 @@ impl Profile {
     /// its own versions, so older builds refuse it by version before reading any block.
     pub fn in_version(self, version: u8) -> bool {
         match self {
-            Profile::Hybrid => matches!(version, 5..=10),
-            Profile::Cm => matches!(version, 4 | 7..=10),
+            Profile::Hybrid => matches!(version, 5..=11),
+            Profile::Cm => matches!(version, 4 | 7..=11),
             _ => matches!(version, 1..=3),
         }
     }
@@ -79,7 +79,7 @@ impl Profile {
 /// hash table's 16-byte buckets, byte 1 the number of lanes (independent predictors, dealt
 /// blocks round-robin), byte 2 (format version 6, else 0) the streams of each lane (blocks it
 /// codes at once), byte 3 (format version 8, else 0) 1 where the lanes share what they learn,
-/// byte 4 (format version 9, else 0) the predictor's [`CmRevision`], byte 5 (format version 10,
+/// byte 4 (format version 9, else 0; 2 from version 11) the predictor's [`CmRevision`], byte 5 (format version 10,
 /// else 0) the network's [`NetArith`]; the other 10 bytes zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CmParams {
@@ -99,7 +99,7 @@ pub struct CmParams {
 
 /// Revisions of the context mixer's predictor ([`crate::predict::cm`]): what it computes, every
 /// constant included, is part of the format, so each revision stays decodable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum CmRevision {
     /// Format versions 4-8.
     #[default]
@@ -109,6 +109,10 @@ pub enum CmRevision {
     /// context replaces a sparse one, both APM points next to the input learn, and the APMs
     /// weigh more in the final probability.
     Second,
+    /// Format version 11: a table's fields (separated by `,` `;` `|` or tabs) are contexts: the
+    /// column context aligns the line above by fields, and two more contexts see the field's
+    /// number with its bytes so far, and with its place and the last bytes.
+    Third,
 }
 
 /// The network's arithmetic in a profile-5 frame: part of the format, so each stays decodable.
@@ -133,7 +137,7 @@ impl NetArith {
 
 impl CmRevision {
     /// The revision this build writes.
-    pub const LATEST: Self = Self::Second;
+    pub const LATEST: Self = Self::Third;
 }
 
 impl CmParams {
@@ -158,11 +162,15 @@ impl CmParams {
 
     /// The parameters stored as `b`, if they are in range.
     pub fn from_bytes(b: &[u8; 16]) -> Result<Self, FormatError> {
-        let revision = if b[4] == 1 { CmRevision::Second } else { CmRevision::First };
+        let revision = match b[4] {
+            0 => CmRevision::First,
+            1 => CmRevision::Second,
+            _ => CmRevision::Third,
+        };
         let arith = if b[5] == 1 { NetArith::Int8 } else { NetArith::F32 };
         let p = CmParams { table_bits: b[0], lanes: b[1], streams: b[2].max(1), share: b[3] == 1, revision, arith };
         let ok = Self::TABLE_BITS.contains(&p.table_bits) && Self::LANES.contains(&p.lanes) && Self::STREAMS.contains(&p.streams);
-        if !ok || b[3] > 1 || b[4] > 1 || b[5] > 1 || b[6..].iter().any(|&x| x != 0) {
+        if !ok || b[3] > 1 || b[4] > 2 || b[5] > 1 || b[6..].iter().any(|&x| x != 0) {
             return Err(FormatError::CmParams { table_bits: b[0], lanes: b[1] });
         }
         Ok(p)

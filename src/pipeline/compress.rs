@@ -320,7 +320,7 @@ pub fn compress(
     };
     let opts = &Options { neural_block, max_block, cm, ..opts.clone() };
     let pool = thread_pool(opts.threads)?;
-    let version = format::version_for(opts.profile, opts.neural_block, arith);
+    let version = format::version_for(opts.profile, opts.neural_block, opts.cm);
     // (before any output: parameters a decoder would refuse, or tables that do not fit)
     let mut lanes = match opts.profile.uses_cm() {
         true => {

@@ -19,7 +19,7 @@ const CRLF: &str = "crlf.txt";
 /// profiles) are pinned bit for bit; the others (version 1, and 4-7: the context-mixing profiles
 /// before transform records, on lanes of one stream (5) and of several (6), then before shared
 /// lanes (7)) must still decode.
-const SETS: [(&str, u8, Profile); 15] = [
+const SETS: [(&str, u8, Profile); 17] = [
     ("v1", 1, Profile::Neural),
     ("v2", 2, Profile::Neural),
     ("v2-mixed", 2, Profile::Mixed),
@@ -35,12 +35,14 @@ const SETS: [(&str, u8, Profile); 15] = [
     ("v9-cm", 9, Profile::Cm),
     ("v9-hybrid-streams", 9, Profile::Hybrid),
     ("v10-hybrid-streams", 10, Profile::Hybrid),
+    ("v11-cm", 11, Profile::Cm),
+    ("v11-hybrid-streams", 11, Profile::Hybrid),
 ];
 
 fn current_sets() -> impl Iterator<Item = (&'static str, u8, Profile)> {
     SETS.into_iter().filter(|&(_, v, p)| {
         let o = golden_options(v, p);
-        container::version_for(p, o.neural_block, o.cm.arith) == v
+        container::version_for(p, o.neural_block, o.cm) == v
     })
 }
 
@@ -60,7 +62,11 @@ fn originals(version: u8) -> Vec<&'static str> {
 /// lanes carry statistics over several blocks.
 fn golden_options(version: u8, profile: Profile) -> Options {
     let (neural_block, max_block) = if version == 3 { (100_000, 200_000) } else { (2048, 4096) };
-    let revision = if version >= 9 { CmRevision::Second } else { CmRevision::First };
+    let revision = match version {
+        11.. => CmRevision::Third,
+        9..=10 => CmRevision::Second,
+        _ => CmRevision::First,
+    };
     let arith = if version >= 10 { NetArith::Int8 } else { NetArith::F32 };
     let cm = CmParams { table_bits: 12, lanes: 2, streams: if version >= 6 { 3 } else { 1 }, share: version >= 8, revision, arith };
     Options { threads: 1, neural_block, max_block, streams_per_thread: 4, neural: NeuralUse::Always, profile, cm, ..Options::default() }

@@ -1,6 +1,6 @@
 //! Bitwise context mixing in the lpaq/paq8 tradition: each byte is coded as 8 binary decisions,
 //! each predicted from bit histories in hashed contexts (byte orders 1-7, words, the line above,
-//! sparse contexts), a match model and an order-0 table, combined by two gated logistic mixers
+//! sparse contexts and, from the third revision, a table's fields), a match model and an order-0 table, combined by two gated logistic mixers
 //! and a final one, and refined by two APMs. With the network (profile 5), the network's
 //! probability of each bit is one more input, and a third mixer gates on its confidence and the
 //! byte's place in its token.
@@ -25,10 +25,10 @@ pub use token_end::TokenEnd;
 use crate::format::CmRevision;
 use crate::numeric::logistic::{squash, stretch};
 
-/// Hashed contexts (see [`Contexts::hashes`]).
-const CONTEXTS: usize = 12;
-/// Mixer inputs: the hashed contexts, order 0, the match model, a bias (and, with the network,
-/// its prediction).
+/// Hashed contexts (see [`Contexts::hashes`]): 12 in the first two revisions, 14 in the third.
+const CONTEXTS: usize = 14;
+/// Mixer inputs at most: the hashed contexts, order 0, the match model, a bias (and, with the
+/// network, its prediction).
 const INPUTS: usize = CONTEXTS + 3;
 /// Confidence bands of the network's prediction that select the network mixer's weights.
 const NET_BANDS: usize = 16;
@@ -57,6 +57,17 @@ struct Contexts {
     col: u32,
     line: Vec<u8>,
     above_line: Vec<u8>,
+    /// Fields of the line so far (separated by `,` `;` `|` or a tab), where each field after
+    /// the first starts in this line and the line above, and a hash of this field's bytes.
+    field: u32,
+    starts: Vec<u32>,
+    above_starts: Vec<u32>,
+    field_hash: u32,
+}
+
+/// Bytes that separate the fields of a table's line (CSV, TSV, ...).
+fn separates_fields(c: u8) -> bool {
+    matches!(c, b',' | b';' | b'|' | b'\t')
 }
 
 impl Contexts {
@@ -73,18 +84,51 @@ impl Contexts {
             std::mem::swap(&mut self.line, &mut self.above_line);
             self.line.clear();
             self.col = 0;
+            std::mem::swap(&mut self.starts, &mut self.above_starts);
+            self.starts.clear();
+            self.field = 0;
+            self.field_hash = 0;
         } else {
             if self.line.len() < 4096 {
                 self.line.push(c);
             }
             self.col += 1;
+            if separates_fields(c) {
+                self.field += 1;
+                if self.starts.len() < 4096 {
+                    self.starts.push(self.col);
+                }
+                self.field_hash = 0;
+            } else {
+                self.field_hash = (self.field_hash ^ u32::from(c)).wrapping_mul(0x2F0F_3D4B).wrapping_add(1);
+            }
         }
     }
 
-    /// One hash per context for the next byte (`second`: in the predictor's second revision).
-    fn hashes(&self, second: bool) -> [u64; CONTEXTS] {
+    /// The next byte's place in its field, and the byte at that place of the same field in the
+    /// line above (0 where there is none).
+    fn in_field(&self) -> (u32, u8) {
+        let f = self.field as usize;
+        let start = if f == 0 { 0 } else { self.starts.get(f - 1).copied().unwrap_or(self.col) };
+        // (wrapping: a line of 4 GiB wraps the column, as it always has)
+        let offset = self.col.wrapping_sub(start);
+        let above = match f {
+            0 => Some(0),
+            _ => self.above_starts.get(f - 1).copied(),
+        };
+        let above = above.and_then(|a| self.above_line.get(a.wrapping_add(offset) as usize)).copied().unwrap_or(0);
+        (offset, above)
+    }
+
+    /// One hash per context for the next byte, in the predictor's `revision` (the first 12 in
+    /// the first two).
+    fn hashes(&self, revision: CmRevision) -> [u64; CONTEXTS] {
         let l = self.last;
+        let second = revision >= CmRevision::Second;
+        let third = revision >= CmRevision::Third;
         let above = self.above_line.get(self.col as usize).copied().unwrap_or(0);
+        let (offset, field_above) = if third { self.in_field() } else { (0, 0) };
+        let field = u64::from(self.field.min(255));
         let ctx = [
             l & 0xff,
             l & 0xffff,
@@ -102,6 +146,8 @@ impl Contexts {
             } else {
                 l & 0xff_00ff_00ff
             },
+            u64::from(self.field_hash) | field << 32,
+            u64::from(field_above) | (l & 0xff) << 8 | u64::from(offset.min(255)) << 16 | field << 24,
         ];
         let mut out = [0u64; CONTEXTS];
         for (i, (o, c)) in out.iter_mut().zip(ctx).enumerate() {
@@ -139,7 +185,7 @@ impl Default for Cursor {
     fn default() -> Self {
         let contexts = Contexts::default();
         // (the same in every revision: no bytes seen)
-        let hashes = contexts.hashes(false);
+        let hashes = contexts.hashes(CmRevision::LATEST);
         Self { contexts, hashes, buckets: [0; CONTEXTS], matcher: MatchCursor::default(), c0: 1, bitpos: 0 }
     }
 }
@@ -162,8 +208,7 @@ pub struct Predictor {
     cur: Cursor,
     matcher: MatchModel,
     order0: Vec<u32>,
-    /// Whether this is the second revision ([`CmRevision::Second`]).
-    second: bool,
+    revision: CmRevision,
     mixing: Mixing,
     /// When analysing ([`analyse`](Self::analyse)): the same file coded without each component.
     ablations: Vec<Ablation>,
@@ -171,32 +216,55 @@ pub struct Predictor {
     last_p: u32,
 }
 
-/// The inputs' places: the hashed contexts first, then these.
-const ORDER0: usize = CONTEXTS;
-const MATCH: usize = CONTEXTS + 1;
-/// The network's two inputs (profile 5), before the bias.
-const NETWORK: usize = CONTEXTS + 2;
+/// The inputs' places: the `n` hashed contexts first, then order 0, the match model and the
+/// network's two inputs (profile 5), then the bias.
+const fn order0_at(n: usize) -> usize {
+    n
+}
+const fn match_at(n: usize) -> usize {
+    n + 1
+}
+const fn network_at(n: usize) -> usize {
+    n + 2
+}
+
+/// The hashed contexts of each revision.
+fn contexts_of(revision: CmRevision) -> usize {
+    if revision >= CmRevision::Third {
+        14
+    } else {
+        12
+    }
+}
 
 /// The contexts (orders 2-4 and 6) whose bit histories say how much the context has been seen.
 const CONFIDENT: [usize; 4] = [1, 2, 3, 4];
 
 /// The components `s2s2s info --components` measures: a name, the mixer inputs it removes (see
 /// [`Contexts::hashes`] for the contexts' places), and whether it is the APM stage instead.
-/// Context 11 is sparse in the first revision, a word trigram in the second.
-fn components(second: bool) -> [(&'static str, &'static [usize], bool); 10] {
-    let (words, sparse): (&[usize], &[usize]) = if second { (&[5, 6, 11], &[10]) } else { (&[5, 6], &[10, 11]) };
-    [
-        ("orders 1-2", &[0, 1], false),
-        ("orders 3-4", &[2, 3], false),
-        ("orders 5-7", &[8, 4, 9], false),
+/// Context 11 is sparse in the first revision, a word trigram from the second; the third adds
+/// the fields' contexts.
+fn components(revision: CmRevision) -> Vec<(&'static str, Vec<usize>, bool)> {
+    let n = contexts_of(revision);
+    let (words, sparse) = if revision >= CmRevision::Second { (vec![5, 6, 11], vec![10]) } else { (vec![5, 6], vec![10, 11]) };
+    let mut c = vec![
+        ("orders 1-2", vec![0, 1], false),
+        ("orders 3-4", vec![2, 3], false),
+        ("orders 5-7", vec![8, 4, 9], false),
         ("words", words, false),
-        ("column", &[7], false),
+        ("column", vec![7], false),
         ("sparse", sparse, false),
-        ("order-0", &[ORDER0], false),
-        ("match", &[MATCH], false),
-        ("network", &[NETWORK, NETWORK + 1], false),
-        ("APMs", &[], true),
-    ]
+    ];
+    if n > 12 {
+        c.push(("fields", (12..n).collect(), false));
+    }
+    c.extend([
+        ("order-0", vec![order0_at(n)], false),
+        ("match", vec![match_at(n)], false),
+        ("network", vec![network_at(n), network_at(n) + 1], false),
+        ("APMs", vec![], true),
+    ]);
+    c
 }
 
 /// What selects the mixing stage's weights and APM rows for one bit.
@@ -291,7 +359,7 @@ impl Mixing {
 #[derive(Clone)]
 struct Ablation {
     name: &'static str,
-    inputs: &'static [usize],
+    inputs: Vec<usize>,
     apms: bool,
     mixing: Mixing,
     p: u32,
@@ -309,17 +377,18 @@ impl Predictor {
     /// `network`: whether it takes the network's predictions as an input (profile 5); `cursor`:
     /// the stream it starts on.
     pub fn new(table_bits: u32, revision: CmRevision, network: bool, cursor: Cursor) -> Self {
-        let second = revision == CmRevision::Second;
+        let second = revision >= CmRevision::Second;
+        let n = contexts_of(revision);
         let states = States::new();
         let mut p = Self {
             table: HashTable::new(table_bits),
-            maps: (0..CONTEXTS).map(|_| StateMap::new(&states)).collect(),
+            maps: (0..n).map(|_| StateMap::new(&states)).collect(),
             states,
             cur: cursor,
             matcher: MatchModel::default(),
             order0: vec![0; 256],
-            second,
-            mixing: Mixing::new(INPUTS + 2 * usize::from(network), network, second),
+            revision,
+            mixing: Mixing::new(n + 3 + 2 * usize::from(network), network, second),
             ablations: Vec::new(),
             last_p: 2048,
         };
@@ -331,15 +400,16 @@ impl Predictor {
     /// without it, by mixers and APMs of its own that learn from them too (about 4x slower).
     pub fn analyse(&mut self) {
         let network = self.mixing.net_mixer.is_some();
-        let inputs = INPUTS + 2 * usize::from(network);
-        self.ablations = components(self.second)
+        let inputs = self.maps.len() + 3 + 2 * usize::from(network);
+        let second = self.revision >= CmRevision::Second;
+        self.ablations = components(self.revision)
             .into_iter()
             .filter(|(name, ..)| network || *name != "network")
             .map(|(name, inputs_out, apms_out)| Ablation {
                 name,
                 inputs: inputs_out,
                 apms: !apms_out,
-                mixing: Mixing::new(inputs, network, self.second),
+                mixing: Mixing::new(inputs, network, second),
                 p: 2048,
                 extra_bits: 0.0,
             })
@@ -368,7 +438,7 @@ impl Predictor {
     fn find_buckets(&mut self) {
         let c = &mut self.cur;
         let nibble = if c.bitpos == 0 { 0 } else { u64::from(c.c0) * 0x9E37_79B9_7F4A_7C15 };
-        for i in 0..CONTEXTS {
+        for i in 0..self.maps.len() {
             c.buckets[i] = self.table.find(c.hashes[i] ^ nibble, &self.states);
         }
     }
@@ -388,9 +458,10 @@ impl Predictor {
         for ((x, map), &bucket) in x.iter_mut().zip(&self.maps).zip(&self.cur.buckets) {
             *x = stretch(map.p(*self.table.slot(bucket + node)));
         }
-        x[ORDER0] = stretch(Counter::p(self.order0[self.cur.c0 as usize]));
-        x[MATCH] = self.matcher.predict(&mut self.cur.matcher, self.cur.bitpos).map_or(0, stretch);
-        let mut n = NETWORK;
+        let contexts = self.maps.len();
+        x[order0_at(contexts)] = stretch(Counter::p(self.order0[self.cur.c0 as usize]));
+        x[match_at(contexts)] = self.matcher.predict(&mut self.cur.matcher, self.cur.bitpos).map_or(0, stretch);
+        let mut n = network_at(contexts);
         let mut net_set = 0;
         if self.mixing.net_mixer.is_some() {
             if let Some(net) = net {
@@ -409,10 +480,11 @@ impl Predictor {
         let band = self.cur.matcher.band();
         // the second revision: how far the match goes or else how many of orders 2-4 and 6 have
         // seen this context (a bit history not empty), as lpaq1 selects its weights
+        let second = self.revision >= CmRevision::Second;
         let confidence = match band {
-            0 if self.second => CONFIDENT.iter().filter(|&&i| *self.table.slot(self.cur.buckets[i] + node) != 0).count(),
+            0 if second => CONFIDENT.iter().filter(|&&i| *self.table.slot(self.cur.buckets[i] + node) != 0).count(),
             0 => 0,
-            _ if self.second => CONFIDENT.len() + band,
+            _ if second => CONFIDENT.len() + band,
             _ => band,
         };
         let sel = Selectors { c0_set: confidence * 256 + c0, c1_set: c1 * 8 + self.cur.bitpos as usize, net_set, c0, c1 };
@@ -428,15 +500,16 @@ impl Predictor {
     #[cold]
     fn predict_ablations(&mut self, x: &[i32], mut sel: Selectors) {
         let net_set = sel.net_set;
+        let network = network_at(self.maps.len());
         for a in &mut self.ablations {
             let mut without = [0i32; INPUTS + 2];
             let without = &mut without[..x.len()];
             without.copy_from_slice(x);
-            for &i in a.inputs {
+            for &i in &a.inputs {
                 without[i] = 0;
             }
             // without the network, its confidence selects nothing either
-            sel.net_set = if a.inputs.contains(&NETWORK) { 0 } else { net_set };
+            sel.net_set = if a.inputs.contains(&network) { 0 } else { net_set };
             a.p = a.mixing.p(without, &sel, a.apms);
         }
     }
@@ -471,7 +544,7 @@ impl Predictor {
     /// The bit's contexts learn it (`order0` too when `coded`); then the next bit's contexts.
     fn advance(&mut self, bit: u32, coded: bool) {
         let node = self.node();
-        for i in 0..CONTEXTS {
+        for i in 0..self.maps.len() {
             let slot = self.table.slot(self.cur.buckets[i] + node);
             let s = *slot;
             *slot = self.states.next(s, bit);
@@ -491,7 +564,7 @@ impl Predictor {
         for k in (0..8).rev() {
             let bit = u32::from(byte >> k) & 1;
             let node = self.node();
-            for i in 0..CONTEXTS {
+            for i in 0..self.maps.len() {
                 let slot = self.table.slot(self.cur.buckets[i] + node);
                 *slot = self.states.next(*slot, bit);
             }
@@ -508,7 +581,7 @@ impl Predictor {
             let c = self.cur.c0 as u8;
             self.cur.contexts.byte(c);
             self.matcher.byte(&mut self.cur.matcher, c);
-            self.cur.hashes = self.cur.contexts.hashes(self.second);
+            self.cur.hashes = self.cur.contexts.hashes(self.revision);
             self.cur.c0 = 1;
             self.cur.bitpos = 0;
             self.find_buckets();
