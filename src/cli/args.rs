@@ -240,8 +240,8 @@ pub enum Cmd {
         /// Measure every level, 1 to 9.
         #[arg(long, conflicts_with = "ablation")]
         levels: bool,
-        /// The latent's ablation: level 3 (the highest whose profile codes latents) with the
-        /// empty, heuristic and policy latents.
+        /// The latent's ablation: level 3 with the profile that codes latents (`--profile
+        /// mixed`), with the empty, heuristic and policy latents.
         #[arg(long, conflicts_with_all = ["ablation", "levels"])]
         latents: bool,
     },

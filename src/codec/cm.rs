@@ -30,9 +30,13 @@ pub struct Lane {
     seen: usize,
     /// Whether a token ends where a longer one could go on.
     end: TokenEnd,
-    /// The compressor's only: groups that will not try context mixing alone beside the network
-    /// (`pipeline::compress::lane_group`), since it lost by far the last time.
+    /// The compressor's only (`pipeline::compress::lane_group`): groups that will not try
+    /// context mixing alone beside the network, since it lost by far the last time; groups coded
+    /// without the network, since the network lost by far the last time, and how many the next
+    /// such run will be if it loses again.
     pub skip_alone: u32,
+    pub skip_network: u32,
+    pub network_rest: u32,
 }
 
 /// `part / whole` in 12 bits, kept codable (`1..=4095`).
@@ -47,7 +51,7 @@ impl Lane {
     pub fn new(table_bits: u32, revision: CmRevision, network: bool, streams: usize) -> Self {
         let slots = if streams > 1 { (0..streams).map(|i| (i > 0).then(Cursor::default)).collect() } else { Vec::new() };
         let predictor = Predictor::new(table_bits, revision, network, Cursor::default());
-        Self { predictor, slots, active: 0, seen: 0, end: TokenEnd::default(), skip_alone: 0 }
+        Self { predictor, slots, active: 0, seen: 0, end: TokenEnd::default(), skip_alone: 0, skip_network: 0, network_rest: 0 }
     }
 
     /// From now on, also measures what each component of the predictor saves

@@ -181,7 +181,7 @@ fn builtin_model_round_trip() {
 fn latent_searches_round_trip_and_a_missing_policy_or_latent_is_refused() {
     let text = "Qwertyuiop zxcvbnm, said Hjalmarsson to Oyelaran-Vukovic in Tbilisi. 1987-03-14\n".repeat(4);
     let packed = s2s()
-        .args(["compress", "-3", "-T2", "--latent", "heuristic"])
+        .args(["compress", "-3", "--profile", "mixed", "-T2", "--latent", "heuristic"])
         .write_stdin(text.clone())
         .assert()
         .success()
@@ -190,7 +190,14 @@ fn latent_searches_round_trip_and_a_missing_policy_or_latent_is_refused() {
         .clone();
     let out = s2s().arg("decompress").write_stdin(packed).assert().success().get_output().stdout.clone();
     assert_eq!(out, text.as_bytes());
-    let err = s2s().args(["compress", "-3", "--latent", "policy"]).write_stdin(text.clone()).assert().code(1).get_output().stderr.clone();
+    let err = s2s()
+        .args(["compress", "-3", "--profile", "mixed", "--latent", "policy"])
+        .write_stdin(text.clone())
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
     assert!(String::from_utf8_lossy(&err).contains("no latent policy"));
     // the default level (context mixing with the network) codes no latent: the flag is refused,
     // not ignored
@@ -207,16 +214,13 @@ fn every_level_round_trips_with_its_built_in_model() {
         let src = write(&dir, &format!("l{n}.txt"), text.as_bytes());
         s2s().args(["compress", "-T2", &flag]).arg(&src).assert().success();
         let packed = dir.path().join(format!("l{n}.txt.s2s"));
-        // context mixing (the predictor's third revision) is version 11; level 3 stays readable
-        // by version-2 builds
+        // context mixing (the predictor's third revision) is version 11 at every level
         let version = std::fs::read(&packed).unwrap()[4];
-        assert_eq!(version, [11, 11, 2, 11, 11, 11, 11, 11, 11][n - 1], "-{n}");
+        assert_eq!(version, 11, "-{n}");
         let info = s2s().arg("info").arg(&packed).assert().success().get_output().stdout.clone();
         let info = String::from_utf8(info).unwrap();
         let (model, profile) = if n <= 2 {
             ("none", "cm")
-        } else if n == 3 {
-            ("small", "mixed")
         } else if n <= 5 {
             ("small", "hybrid")
         } else {

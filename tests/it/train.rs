@@ -83,12 +83,18 @@ fn a_trained_model_compresses_with_its_policy_and_training_is_deterministic() {
     assert!(plan.contains("\"segment\": 16") && plan.contains(&model.join("tokenizer.json").display().to_string()), "{plan}");
     assert_eq!(std::fs::read(onward.join("model/tokenizer.json")).unwrap(), std::fs::read(&tok).unwrap());
 
-    // The compressor uses the result: every latent search round-trips (at level 3, whose profile
+    // The compressor uses the result: every latent search round-trips (with the profile that
     // codes latents).
     let input = dir.path().join("input.txt");
     std::fs::write(&input, &std::fs::read(data.join("prose.txt")).unwrap()[..20_000]).unwrap();
     for search in ["off", "heuristic", "policy"] {
-        let packed = s2s().arg("--model").arg(&model).args(["compress", "-3", "-c", "--latent", search]).arg(&input).assert().success();
+        let packed = s2s()
+            .arg("--model")
+            .arg(&model)
+            .args(["compress", "-3", "--profile", "mixed", "-c", "--latent", search])
+            .arg(&input)
+            .assert()
+            .success();
         let packed = packed.get_output().stdout.clone();
         let back = s2s().arg("--model").arg(&model).args(["decompress", "-c"]).write_stdin(packed).assert().success();
         assert_eq!(back.get_output().stdout, std::fs::read(&input).unwrap(), "{search}");

@@ -20,7 +20,7 @@ pub enum Matrix {
     Profiles,
     /// Levels 1 to 9.
     Levels,
-    /// The default level with each latent search.
+    /// Level 3 with the profile that codes latents, with each latent search.
     Latents,
 }
 
@@ -50,16 +50,17 @@ impl Matrix {
                 ("policy latent", LatentSearch::Policy),
             ]
             .into_iter()
-            // (on the highest level whose profile codes latents: the context-mixing ones do not)
             .map(|(name, latent)| (name.to_owned(), Level { latent, ..latent_level() }))
             .collect(),
         }
     }
 }
 
-/// The highest level whose profile codes latents.
+/// Where latents are measured: level 3 with the profile that codes them (the small network
+/// mixed with the block's token models; every level's own profile codes none).
 fn latent_level() -> Level {
-    (1..=9).rev().filter_map(Level::get).find(|l| l.profile.codes_latents()).expect("a level codes latents")
+    let three = Level::get(3).expect("level 3");
+    three.with_overrides(Overrides { profile: Some(Profile::Mixed), ..Overrides::default() })
 }
 
 pub fn run(common: &Common, files: &[PathBuf], matrix: Matrix) -> Result<ExitCode> {

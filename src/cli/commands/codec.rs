@@ -35,7 +35,7 @@ pub fn run(common: &Common, args: &FileArgs, dir: Direction) -> Result<ExitCode>
             // (the context-mixing profiles code no latent: a flag that would do nothing is refused)
             if level.latent != s2s2s::LatentSearch::Off && !level.profile.codes_latents() {
                 anyhow::bail!(
-                    "--latent: the {} profile codes no latent (only neural and mixed do: e.g. `-3`, or `--profile mixed`)",
+                    "--latent: the {} profile codes no latent (only neural and mixed do: e.g. `-3 --profile mixed`)",
                     level.profile.name()
                 );
             }
