@@ -31,11 +31,13 @@ pub struct Lane {
     /// Whether a token ends where a longer one could go on.
     end: TokenEnd,
     /// The compressor's only (`pipeline::compress::lane_group`): groups that will not try
-    /// context mixing alone beside the network, since it lost by far the last time; groups coded
-    /// without the network, since the network lost by far the last time, and how many the next
-    /// such run will be if it loses again.
+    /// context mixing alone beside the network, since it lost by far the last time.
     pub skip_alone: u32,
+    /// The compressor's only: groups coded without the network, since the network lost by far
+    /// the last time.
     pub skip_network: u32,
+    /// The compressor's only: how many groups the next such run will be if the network loses
+    /// by far again (0 once it has not).
     pub network_rest: u32,
 }
 

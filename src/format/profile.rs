@@ -190,7 +190,7 @@ impl CmParams {
     /// inputs of many MB would cost a small input its page faults and TLB misses.
     pub fn sized_for(self, len: usize) -> Self {
         let need = (usize::BITS - len.leading_zeros() + 5).max(u32::from(*Self::TABLE_BITS.start()));
-        CmParams { table_bits: self.table_bits.min(need.min(255) as u8), ..self }
+        CmParams { table_bits: self.table_bits.min(need as u8), ..self }
     }
 
     /// Memory the predictors take, in bytes: per lane, the hash table plus ~26 MiB (the match
