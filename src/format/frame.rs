@@ -13,7 +13,8 @@ use crate::error::Result;
 pub const FRAME_HEADER_LEN: usize = 4 + 1 + 1 + 16 + 4 + 4;
 /// Bytes a profile-5 frame header adds before its CRC: the context mixer's parameters (table
 /// bits and lanes; format version 6 also streams per lane, 8 whether the lanes share, 9 the
-/// predictor's revision, 10 the network's arithmetic; 11 names a third revision in the same bytes).
+/// predictor's revision, 10 the network's arithmetic; 11 and 12 name a third and a fourth revision
+/// in the same bytes).
 fn hybrid_extra(profile: Profile, version: u8) -> usize {
     match (profile, version) {
         (Profile::Hybrid, 5) => 2,
@@ -100,6 +101,7 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
         (p.share && version < 8)
             || (p.revision != CmRevision::First && version < 9)
             || (p.revision >= CmRevision::Third && version < 11)
+            || (p.revision >= CmRevision::Fourth && version < 12)
             || (p.arith != NetArith::F32 && (version < 10 || profile == Profile::Cm))
     }) {
         return Err(FormatError::CmParams { table_bits: p.table_bits, lanes: p.lanes }.into());
@@ -132,7 +134,8 @@ mod tests {
     /// The mixer `header` gives a profile-5 frame of `version`: what that version can say.
     fn hybrid_params(version: u8) -> CmParams {
         let revision = match version {
-            11.. => CmRevision::Third,
+            12.. => CmRevision::Fourth,
+            11 => CmRevision::Third,
             9..=10 => CmRevision::Second,
             _ => CmRevision::First,
         };
@@ -178,16 +181,20 @@ mod tests {
         assert_eq!(read_frame_header(&mut &header(9, Profile::Cm, second.to_bytes())[..]).unwrap().unwrap().cm, Some(second));
         let b = header(8, Profile::Cm, second.to_bytes());
         assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))));
-        // version 11: the third revision, which older versions cannot name; no fourth yet
+        // version 11: the third revision, which older versions cannot name; 12 the fourth; no fifth
         let third = CmParams { revision: CmRevision::Third, ..shared };
         assert_eq!(read_frame_header(&mut &header(11, Profile::Cm, third.to_bytes())[..]).unwrap().unwrap().cm, Some(third));
         for v in [9, 10] {
             let b = header(v, Profile::Cm, third.to_bytes());
             assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))), "version {v}");
         }
-        let mut fourth = third.to_bytes();
-        fourth[4] = 3;
-        assert!(matches!(read_frame_header(&mut &header(11, Profile::Cm, fourth)[..]), Err(Error::Format(FormatError::CmParams { .. }))));
+        let fourth = CmParams { revision: CmRevision::Fourth, ..shared };
+        assert_eq!(read_frame_header(&mut &header(12, Profile::Cm, fourth.to_bytes())[..]).unwrap().unwrap().cm, Some(fourth));
+        let b = header(11, Profile::Cm, fourth.to_bytes());
+        assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))));
+        let mut fifth = fourth.to_bytes();
+        fifth[4] = 4;
+        assert!(matches!(read_frame_header(&mut &header(12, Profile::Cm, fifth)[..]), Err(Error::Format(FormatError::CmParams { .. }))));
     }
 
     #[test]
@@ -219,6 +226,10 @@ mod tests {
         let b = header(11, Profile::Hybrid, [9; 16]);
         assert_eq!(b.len(), FRAME_HEADER_LEN + 6);
         assert_eq!(read_frame_header(&mut &b[..]).unwrap().unwrap().cm, Some(hybrid_params(11)));
+        // version 12 the fourth revision
+        let b = header(12, Profile::Hybrid, [9; 16]);
+        assert_eq!(b.len(), FRAME_HEADER_LEN + 6);
+        assert_eq!(read_frame_header(&mut &b[..]).unwrap().unwrap().cm, Some(hybrid_params(12)));
         // (a profile-4 frame runs no network: its arithmetic byte is always 0)
         for v in [9, 10] {
             let b = header(v, Profile::Cm, CmParams { arith: NetArith::Int8, ..hybrid_params(9) }.to_bytes());

@@ -67,8 +67,8 @@ impl Profile {
     /// its own versions, so older builds refuse it by version before reading any block.
     pub fn in_version(self, version: u8) -> bool {
         match self {
-            Profile::Hybrid => matches!(version, 5..=11),
-            Profile::Cm => matches!(version, 4 | 7..=11),
+            Profile::Hybrid => matches!(version, 5..=12),
+            Profile::Cm => matches!(version, 4 | 7..=12),
             _ => matches!(version, 1..=3),
         }
     }
@@ -79,7 +79,7 @@ impl Profile {
 /// hash table's 16-byte buckets, byte 1 the number of lanes (independent predictors, dealt
 /// blocks round-robin), byte 2 (format version 6, else 0) the streams of each lane (blocks it
 /// codes at once), byte 3 (format version 8, else 0) 1 where the lanes share what they learn,
-/// byte 4 (format version 9, else 0; 2 from version 11) the predictor's [`CmRevision`], byte 5 (format version 10,
+/// byte 4 (format version 9, else 0; 2 from version 11, 3 from 12) the predictor's [`CmRevision`], byte 5 (format version 10,
 /// else 0) the network's [`NetArith`]; the other 10 bytes zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CmParams {
@@ -113,6 +113,12 @@ pub enum CmRevision {
     /// column context aligns the line above by fields, and two more contexts see the field's
     /// number with its bytes so far, and with its place and the last bytes.
     Third,
+    /// Format version 12: two indirect contexts (the last two bytes that followed the last byte,
+    /// and the last two bytes, where they occurred before), a second input from orders 2-7 and
+    /// the word contexts where their bit history is one-sided, the first mixer's weights selected
+    /// by the last byte's top bits instead of the partial byte, mixers that learn at 2/3 of the
+    /// rate, and a third APM on the last two bytes, weighed most.
+    Fourth,
 }
 
 /// The network's arithmetic in a profile-5 frame: part of the format, so each stays decodable.
@@ -137,7 +143,7 @@ impl NetArith {
 
 impl CmRevision {
     /// The revision this build writes.
-    pub const LATEST: Self = Self::Third;
+    pub const LATEST: Self = Self::Fourth;
 }
 
 impl CmParams {
@@ -165,12 +171,13 @@ impl CmParams {
         let revision = match b[4] {
             0 => CmRevision::First,
             1 => CmRevision::Second,
-            _ => CmRevision::Third,
+            2 => CmRevision::Third,
+            _ => CmRevision::Fourth,
         };
         let arith = if b[5] == 1 { NetArith::Int8 } else { NetArith::F32 };
         let p = CmParams { table_bits: b[0], lanes: b[1], streams: b[2].max(1), share: b[3] == 1, revision, arith };
         let ok = Self::TABLE_BITS.contains(&p.table_bits) && Self::LANES.contains(&p.lanes) && Self::STREAMS.contains(&p.streams);
-        if !ok || b[3] > 1 || b[4] > 2 || b[5] > 1 || b[6..].iter().any(|&x| x != 0) {
+        if !ok || b[3] > 1 || b[4] > 3 || b[5] > 1 || b[6..].iter().any(|&x| x != 0) {
             return Err(FormatError::CmParams { table_bits: b[0], lanes: b[1] });
         }
         Ok(p)
@@ -195,9 +202,11 @@ impl CmParams {
 
     /// Memory the predictors take, in bytes: per lane, the hash table plus ~26 MiB (the match
     /// model's 16 MiB history and 4 MiB index, the mixers' and APMs' weights, profile 5's
-    /// end-of-token counters; each further stream's cursor is a few KiB).
+    /// end-of-token counters; each further stream's cursor is a few KiB), and from the fourth
+    /// revision 18 MiB more (its third APM's 17 MiB; each stream's indirect contexts 128 KiB).
     pub fn memory(self) -> u64 {
-        u64::from(self.lanes) * ((16u64 << self.table_bits) + (26 << 20))
+        let fixed: u64 = if self.revision >= CmRevision::Fourth { 44 << 20 } else { 26 << 20 };
+        u64::from(self.lanes) * ((16u64 << self.table_bits) + fixed)
     }
 }
 

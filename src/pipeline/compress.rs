@@ -201,6 +201,7 @@ pub(super) fn lane_group(
         let without = group.code(&mut alone, None, 1)?;
         if fits(&without) {
             *lane = alone;
+            lane.sat_out += 1;
             return Ok(without);
         }
         return group.code(lane, Some(network), threads);
@@ -349,16 +350,14 @@ pub fn compress(
     if opts.profile.uses_cm() {
         CmParams::from_bytes(&cm.to_bytes())?;
     }
+    // (and sizing only lowers the table within the range)
     let cm = if buf.len() < batch { cm.sized_for(buf.len()) } else { cm };
     let opts = &Options { neural_block, max_block, cm, ..opts.clone() };
     let pool = thread_pool(opts.threads)?;
     let version = format::version_for(opts.profile, opts.neural_block, opts.cm);
     // (before any output: parameters a decoder would refuse, or tables that do not fit)
     let mut lanes = match opts.profile.uses_cm() {
-        true => {
-            let p = CmParams::from_bytes(&opts.cm.to_bytes())?;
-            Some(Lanes::new(p, hybrid, if hybrid { 2 } else { 1 })?)
-        }
+        true => Some(Lanes::new(opts.cm, hybrid, if hybrid { 2 } else { 1 })?),
         false => None,
     };
     let network = (opts.profile == Profile::Hybrid).then(|| (m, m.engine_for(opts.cm.arith)));
@@ -408,6 +407,7 @@ pub fn compress(
             break;
         }
     }
+    stats.groups_without_network = lanes.as_ref().map_or(0, Lanes::sat_out);
     format::write_end(&mut out, &EndRecord { total_len: stats.input_bytes, crc: crc.finalize() })?;
     out.flush()?;
     stats.output_bytes = out.count;

@@ -48,6 +48,11 @@ impl Lanes {
         self.lanes.iter_mut().flat_map(Lane::take_saved).collect()
     }
 
+    /// Groups the lanes coded without trying the network (compression only).
+    pub(super) fn sat_out(&self) -> u64 {
+        self.lanes.iter().map(|l| l.sat_out).sum()
+    }
+
     /// Blocks the lanes take at once: callers hand over whole groups (but the frame's last).
     pub(super) fn group(&self) -> usize {
         self.lanes.len() * self.streams

@@ -112,6 +112,9 @@ pub struct Stats {
     pub segments: u64,
     pub latent_segments: u64,
     pub exact_segments: u64,
+    /// Groups of a profile-5 frame coded by context mixing alone without trying the network,
+    /// since it had lost by far (compression only).
+    pub groups_without_network: u64,
     /// Models of the frames, in order of first appearance.
     pub model_ids: Vec<ModelId>,
     /// Numeric profiles of the frames, in order of first appearance.

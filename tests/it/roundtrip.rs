@@ -296,7 +296,9 @@ fn hybrid_groups_keep_context_mixing_alone_where_it_is_smaller() {
     let table: Vec<u8> = (0..3000u32).flat_map(|i| format!("{i},{},{:.4}\n", i * 7 % 13, f64::from(i) / 7.0).into_bytes()).collect();
     let data = [text(6_000), table, text(6_000), (0..=255u8).collect()].concat();
     let auto = Options { neural: NeuralUse::Auto, ..with(Profile::Hybrid, opts(2, 1000, 1)) };
-    let packed = pack(c, &data, &auto);
+    let mut packed = Vec::new();
+    let stats = compress(c, &mut &data[..], &mut packed, &auto, &|_| {}).unwrap();
+    assert!(stats.groups_without_network > 0, "the network never sat out");
     let always = pack(c, &data, &Options { neural: NeuralUse::Always, ..auto.clone() });
     let info = s2s2s::inspect(&mut &packed[..]).unwrap();
     assert!(

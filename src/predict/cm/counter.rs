@@ -159,6 +159,13 @@ impl States {
         self.counts[usize::from(s)]
     }
 
+    /// Whether a state has seen bits of one value only (and some).
+    #[inline(always)]
+    pub fn one_sided(&self, s: u8) -> bool {
+        let (a, b) = self.counts[usize::from(s)];
+        (a == 0) != (b == 0)
+    }
+
     /// How much history a state holds.
     #[inline(always)]
     fn total(&self, s: u8) -> u32 {

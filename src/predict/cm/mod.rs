@@ -1,7 +1,8 @@
 //! Bitwise context mixing in the lpaq/paq8 tradition: each byte is coded as 8 binary decisions,
 //! each predicted from bit histories in hashed contexts (byte orders 1-7, words, the line above,
-//! sparse contexts and, from the third revision, a table's fields), a match model and an order-0 table, combined by two gated logistic mixers
-//! and a final one, and refined by two APMs. With the network (profile 5), the network's
+//! sparse contexts, from the third revision a table's fields, from the fourth what followed the
+//! last byte or two when they last occurred), a match model and an order-0 table, combined by two
+//! gated logistic mixers and a final one, and refined by two APMs (three from the fourth revision). With the network (profile 5), the network's
 //! probability of each bit is one more input, and a third mixer gates on its confidence and the
 //! byte's place in its token.
 //! Integer arithmetic throughout (12-bit probabilities, [`crate::numeric::logistic`]), so every
@@ -25,11 +26,16 @@ pub use token_end::TokenEnd;
 use crate::format::CmRevision;
 use crate::numeric::logistic::{squash, stretch};
 
-/// Hashed contexts (see [`Contexts::hashes`]): 12 in the first two revisions, 14 in the third.
-const CONTEXTS: usize = 14;
-/// Mixer inputs at most: the hashed contexts, order 0, the match model, a bias (and, with the
-/// network, its prediction).
-const INPUTS: usize = CONTEXTS + 3;
+/// Hashed contexts (see [`Contexts::hashes`]): 12 in the first two revisions, 14 in the third, 16
+/// in the fourth.
+const CONTEXTS: usize = 16;
+/// The contexts (orders 2-7 and the words') that from the fourth revision give the mixer a second
+/// input where their bit history is one-sided: the same prediction again, so that the mixer can
+/// trust a context that has only ever seen one bit apart from one that has seen both.
+const ONE_SIDED: [usize; 8] = [1, 2, 3, 4, 5, 6, 8, 9];
+/// Mixer inputs at most: the hashed contexts and their one-sided inputs, order 0, the match
+/// model, a bias (and, with the network, its prediction).
+const INPUTS: usize = CONTEXTS + ONE_SIDED.len() + 3;
 /// Confidence bands of the network's prediction that select the network mixer's weights.
 const NET_BANDS: usize = 16;
 /// Places in a token (first byte, second, third, later) that select them too.
@@ -63,6 +69,10 @@ struct Contexts {
     starts: Vec<u32>,
     above_starts: Vec<u32>,
     field_hash: u32,
+    /// The fourth revision: the last two bytes that followed each byte, and each pair of bytes
+    /// (empty until the first byte).
+    after1: Vec<u16>,
+    after2: Vec<u16>,
 }
 
 /// Bytes that separate the fields of a table's line (CSV, TSV, ...).
@@ -71,7 +81,17 @@ fn separates_fields(c: u8) -> bool {
 }
 
 impl Contexts {
-    fn byte(&mut self, c: u8) {
+    /// Moves past byte `c`; `indirect`: whether to learn what follows each byte and pair.
+    fn byte(&mut self, c: u8, indirect: bool) {
+        if indirect {
+            if self.after1.is_empty() {
+                self.after1 = vec![0; 1 << 8];
+                self.after2 = vec![0; 1 << 16];
+            }
+            let (one, two) = ((self.last & 0xff) as usize, (self.last & 0xffff) as usize);
+            self.after1[one] = self.after1[one] << 8 | u16::from(c);
+            self.after2[two] = self.after2[two] << 8 | u16::from(c);
+        }
         self.last = (self.last << 8) | u64::from(c);
         if c.is_ascii_alphabetic() || c >= 0x80 {
             self.word = (self.word ^ u32::from(c.to_ascii_lowercase())).wrapping_mul(0x01EF_C4E5).wrapping_add(1);
@@ -121,7 +141,7 @@ impl Contexts {
     }
 
     /// One hash per context for the next byte, in the predictor's `revision` (the first 12 in
-    /// the first two).
+    /// the first two, 14 in the third).
     fn hashes(&self, revision: CmRevision) -> [u64; CONTEXTS] {
         let l = self.last;
         let second = revision >= CmRevision::Second;
@@ -129,6 +149,9 @@ impl Contexts {
         let above = self.above_line.get(self.col as usize).copied().unwrap_or(0);
         let (offset, field_above) = if third { self.in_field() } else { (0, 0) };
         let field = u64::from(self.field.min(255));
+        // (0 before the fourth revision, where nothing is learnt, and before its first byte)
+        let after1 = u64::from(self.after1.get((l & 0xff) as usize).copied().unwrap_or(0));
+        let after2 = u64::from(self.after2.get((l & 0xffff) as usize).copied().unwrap_or(0));
         let ctx = [
             l & 0xff,
             l & 0xffff,
@@ -148,6 +171,8 @@ impl Contexts {
             },
             u64::from(self.field_hash) | field << 32,
             u64::from(field_above) | (l & 0xff) << 8 | u64::from(offset.min(255)) << 16 | field << 24,
+            after1 | (l & 0xff) << 16,
+            after2 | (l & 0xffff) << 16,
         ];
         let mut out = [0u64; CONTEXTS];
         for (i, (o, c)) in out.iter_mut().zip(ctx).enumerate() {
@@ -216,8 +241,8 @@ pub struct Predictor {
     last_p: u32,
 }
 
-/// The inputs' places: the `n` hashed contexts first, then order 0, the match model and the
-/// network's two inputs (profile 5), then the bias.
+/// The inputs' places: the hashed contexts and their one-sided inputs first (`n` in all), then
+/// order 0, the match model and the network's two inputs (profile 5), then the bias.
 const fn order0_at(n: usize) -> usize {
     n
 }
@@ -230,10 +255,19 @@ const fn network_at(n: usize) -> usize {
 
 /// The hashed contexts of each revision.
 fn contexts_of(revision: CmRevision) -> usize {
-    if revision >= CmRevision::Third {
-        14
+    match revision {
+        CmRevision::First | CmRevision::Second => 12,
+        CmRevision::Third => 14,
+        CmRevision::Fourth => 16,
+    }
+}
+
+/// The contexts of each revision that give one-sided inputs ([`ONE_SIDED`]).
+fn one_sided_of(revision: CmRevision) -> &'static [usize] {
+    if revision >= CmRevision::Fourth {
+        &ONE_SIDED
     } else {
-        12
+        &[]
     }
 }
 
@@ -243,9 +277,12 @@ const CONFIDENT: [usize; 4] = [1, 2, 3, 4];
 /// The components `s2s2s info --components` measures: a name, the mixer inputs it removes (see
 /// [`Contexts::hashes`] for the contexts' places), and whether it is the APM stage instead.
 /// Context 11 is sparse in the first revision, a word trigram from the second; the third adds
-/// the fields' contexts.
+/// the fields' contexts, the fourth the indirect ones and the one-sided inputs (each removed with
+/// its context).
 fn components(revision: CmRevision) -> Vec<(&'static str, Vec<usize>, bool)> {
-    let n = contexts_of(revision);
+    let contexts = contexts_of(revision);
+    let one_sided = one_sided_of(revision);
+    let n = contexts + one_sided.len();
     let (words, sparse) = if revision >= CmRevision::Second { (vec![5, 6, 11], vec![10]) } else { (vec![5, 6], vec![10, 11]) };
     let mut c = vec![
         ("orders 1-2", vec![0, 1], false),
@@ -255,8 +292,15 @@ fn components(revision: CmRevision) -> Vec<(&'static str, Vec<usize>, bool)> {
         ("column", vec![7], false),
         ("sparse", sparse, false),
     ];
-    if n > 12 {
-        c.push(("fields", (12..n).collect(), false));
+    if contexts > 12 {
+        c.push(("fields", vec![12, 13], false));
+    }
+    if contexts > 14 {
+        c.push(("indirect", vec![14, 15], false));
+    }
+    for (_, inputs, _) in &mut c {
+        let extra: Vec<usize> = one_sided.iter().enumerate().filter(|(_, i)| inputs.contains(i)).map(|(j, _)| contexts + j).collect();
+        inputs.extend(extra);
     }
     c.extend([
         ("order-0", vec![order0_at(n)], false),
@@ -269,19 +313,21 @@ fn components(revision: CmRevision) -> Vec<(&'static str, Vec<usize>, bool)> {
 
 /// What selects the mixing stage's weights and APM rows for one bit.
 struct Selectors {
-    /// The first mixer's set (the match band, or in the second revision how many orders have
-    /// seen the context, and the partial byte), the second's (last byte and bit position), the
+    /// The first mixer's set (the match band, or from the second revision how many orders have
+    /// seen the context, and the partial byte or in the fourth the last byte's top 3 bits), the second's (last byte and bit position), the
     /// network mixer's (0 without the network's prediction).
     c0_set: usize,
     c1_set: usize,
     net_set: usize,
-    /// The partial byte and the last byte.
+    /// The partial byte, the last byte and the last two.
     c0: usize,
     c1: usize,
+    last2: usize,
 }
 
 /// The mixing stage: two gated mixers (and with the network a third), the one that combines
-/// them, and the APMs that refine the result.
+/// them, and the APMs that refine the result (from the fourth revision, one more on the last two
+/// bytes, hashed).
 #[derive(Clone)]
 struct Mixing {
     mixer_c0: Mixer,
@@ -289,22 +335,36 @@ struct Mixing {
     final_mixer: Mixer,
     apm_order0: Apm,
     apm_order1: Apm,
+    apm_order2: Option<Apm>,
     /// The mixer gated by the network's confidence (profile 5 only).
     net_mixer: Option<Mixer>,
     /// The second revision: the APMs weigh more.
     second: bool,
 }
 
+/// Bits of the hash of the last two bytes that selects the fourth revision's third APM's rows.
+const APM2_BITS: u32 = 10;
+
 impl Mixing {
-    fn new(inputs: usize, network: bool, second: bool) -> Self {
+    fn new(inputs: usize, network: bool, revision: CmRevision) -> Self {
+        let second = revision >= CmRevision::Second;
+        let fourth = revision >= CmRevision::Fourth;
         let young = |m: Mixer| if second { m.young_sets() } else { m };
         let both = |a: Apm| if second { a.both_points() } else { a };
+        // the fourth revision: the first mixer's sets are the confidence and the last byte's top
+        // 3 bits (not the partial byte), and both mixers learn at 2/3 of the rate
+        let (c0_sets, rate) = match revision {
+            CmRevision::First => (256 * 4, 6),
+            CmRevision::Second | CmRevision::Third => (256 * 8, 6),
+            CmRevision::Fourth => (8 * 8, 4),
+        };
         Self {
-            mixer_c0: young(Mixer::new(inputs, 256 * if second { 8 } else { 4 }, 6)),
-            mixer_c1: young(Mixer::new(inputs, 256 * 8, 6)),
+            mixer_c0: young(Mixer::new(inputs, c0_sets, rate)),
+            mixer_c1: young(Mixer::new(inputs, 256 * 8, rate)),
             final_mixer: young(Mixer::new(3 + usize::from(network), 256, if second { 5 } else { 2 })),
             apm_order0: both(Apm::new(256, 7)),
             apm_order1: both(Apm::new(1 << 16, 7)),
+            apm_order2: fourth.then(|| Apm::new(256 << APM2_BITS, 7).both_points()),
             net_mixer: network.then(|| young(Mixer::new(inputs, 1 + NET_BANDS * TOKEN_PLACES * 8, 6))),
             second,
         }
@@ -335,7 +395,14 @@ impl Mixing {
         }
         let a = self.apm_order0.refine(pr_mix, s.c0);
         let b = self.apm_order1.refine(pr_mix, s.c0 | s.c1 << 8);
-        let p = if self.second { pr_mix + a + 2 * b } else { 2 * pr_mix + a + b };
+        let p = if let Some(apm) = self.apm_order2.as_mut() {
+            let h = ((s.last2 as u32).wrapping_mul(0x9E37_79B1) >> (32 - APM2_BITS)) as usize;
+            a + b + 2 * apm.refine(pr_mix, h << 8 | s.c0)
+        } else if self.second {
+            pr_mix + a + 2 * b
+        } else {
+            2 * pr_mix + a + b
+        };
         (p / 4).clamp(1, 4095)
     }
 
@@ -349,6 +416,9 @@ impl Mixing {
         self.final_mixer.update(bit);
         self.apm_order0.update(bit);
         self.apm_order1.update(bit);
+        if let Some(apm) = self.apm_order2.as_mut() {
+            apm.update(bit);
+        }
     }
 }
 
@@ -377,8 +447,8 @@ impl Predictor {
     /// `network`: whether it takes the network's predictions as an input (profile 5); `cursor`:
     /// the stream it starts on.
     pub fn new(table_bits: u32, revision: CmRevision, network: bool, cursor: Cursor) -> Self {
-        let second = revision >= CmRevision::Second;
         let n = contexts_of(revision);
+        let inputs = n + one_sided_of(revision).len() + 3 + 2 * usize::from(network);
         let states = States::new();
         let mut p = Self {
             table: HashTable::new(table_bits),
@@ -388,7 +458,7 @@ impl Predictor {
             matcher: MatchModel::default(),
             order0: vec![0; 256],
             revision,
-            mixing: Mixing::new(n + 3 + 2 * usize::from(network), network, second),
+            mixing: Mixing::new(inputs, network, revision),
             ablations: Vec::new(),
             last_p: 2048,
         };
@@ -400,8 +470,7 @@ impl Predictor {
     /// without it, by mixers and APMs of its own that learn from them too (about 4x slower).
     pub fn analyse(&mut self) {
         let network = self.mixing.net_mixer.is_some();
-        let inputs = self.maps.len() + 3 + 2 * usize::from(network);
-        let second = self.revision >= CmRevision::Second;
+        let inputs = self.maps.len() + one_sided_of(self.revision).len() + 3 + 2 * usize::from(network);
         self.ablations = components(self.revision)
             .into_iter()
             .filter(|(name, ..)| network || *name != "network")
@@ -409,7 +478,7 @@ impl Predictor {
                 name,
                 inputs: inputs_out,
                 apms: !apms_out,
-                mixing: Mixing::new(inputs, network, second),
+                mixing: Mixing::new(inputs, network, self.revision),
                 p: 2048,
                 extra_bits: 0.0,
             })
@@ -458,7 +527,12 @@ impl Predictor {
         for ((x, map), &bucket) in x.iter_mut().zip(&self.maps).zip(&self.cur.buckets) {
             *x = stretch(map.p(*self.table.slot(bucket + node)));
         }
-        let contexts = self.maps.len();
+        let mut contexts = self.maps.len();
+        for &i in one_sided_of(self.revision) {
+            let s = *self.table.slot(self.cur.buckets[i] + node);
+            x[contexts] = if self.states.one_sided(s) { x[i] } else { 0 };
+            contexts += 1;
+        }
         x[order0_at(contexts)] = stretch(Counter::p(self.order0[self.cur.c0 as usize]));
         x[match_at(contexts)] = self.matcher.predict(&mut self.cur.matcher, self.cur.bitpos).map_or(0, stretch);
         let mut n = network_at(contexts);
@@ -487,7 +561,9 @@ impl Predictor {
             _ if second => CONFIDENT.len() + band,
             _ => band,
         };
-        let sel = Selectors { c0_set: confidence * 256 + c0, c1_set: c1 * 8 + self.cur.bitpos as usize, net_set, c0, c1 };
+        let c0_set = if self.revision >= CmRevision::Fourth { confidence * 8 + (c1 >> 5) } else { confidence * 256 + c0 };
+        let last2 = (self.cur.contexts.last & 0xffff) as usize;
+        let sel = Selectors { c0_set, c1_set: c1 * 8 + self.cur.bitpos as usize, net_set, c0, c1, last2 };
         let p = self.mixing.p(x, &sel, true);
         if !self.ablations.is_empty() {
             self.last_p = p;
@@ -500,7 +576,7 @@ impl Predictor {
     #[cold]
     fn predict_ablations(&mut self, x: &[i32], mut sel: Selectors) {
         let net_set = sel.net_set;
-        let network = network_at(self.maps.len());
+        let network = network_at(self.maps.len() + one_sided_of(self.revision).len());
         for a in &mut self.ablations {
             let mut without = [0i32; INPUTS + 2];
             let without = &mut without[..x.len()];
@@ -579,7 +655,7 @@ impl Predictor {
         self.cur.bitpos += 1;
         if self.cur.bitpos == 8 {
             let c = self.cur.c0 as u8;
-            self.cur.contexts.byte(c);
+            self.cur.contexts.byte(c, self.revision >= CmRevision::Fourth);
             self.matcher.byte(&mut self.cur.matcher, c);
             self.cur.hashes = self.cur.contexts.hashes(self.revision);
             self.cur.c0 = 1;
