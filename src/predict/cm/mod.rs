@@ -2,9 +2,9 @@
 //! each predicted from bit histories in hashed contexts (byte orders 1-7, words, the line above,
 //! sparse contexts, from the third revision a table's fields, from the fourth what followed the
 //! last byte or two when they last occurred), a match model and an order-0 table, combined by two
-//! gated logistic mixers and a final one, and refined by two APMs (three from the fourth revision). With the network (profile 5), the network's
-//! probability of each bit is one more input, and a third mixer gates on its confidence and the
-//! byte's place in its token.
+//! gated logistic mixers and a final one, and refined by two APMs (three from the fourth
+//! revision). With the network (profile 5), the network's probability of each bit is one more
+//! input, and a third mixer gates on its confidence and the byte's place in its token.
 //! Integer arithmetic throughout (12-bit probabilities, [`crate::numeric::logistic`]), so every
 //! machine predicts the same bits.
 //!
@@ -271,6 +271,12 @@ fn one_sided_of(revision: CmRevision) -> &'static [usize] {
     }
 }
 
+/// The mixers' inputs in `revision` (see [`order0_at`]): its contexts and their one-sided inputs,
+/// order 0, the match model, the network's two where it runs, the bias.
+fn inputs_of(revision: CmRevision, network: bool) -> usize {
+    network_at(contexts_of(revision) + one_sided_of(revision).len()) + 2 * usize::from(network) + 1
+}
+
 /// The contexts (orders 2-4 and 6) whose bit histories say how much the context has been seen.
 const CONFIDENT: [usize; 4] = [1, 2, 3, 4];
 
@@ -314,8 +320,9 @@ fn components(revision: CmRevision) -> Vec<(&'static str, Vec<usize>, bool)> {
 /// What selects the mixing stage's weights and APM rows for one bit.
 struct Selectors {
     /// The first mixer's set (the match band, or from the second revision how many orders have
-    /// seen the context, and the partial byte or in the fourth the last byte's top 3 bits), the second's (last byte and bit position), the
-    /// network mixer's (0 without the network's prediction).
+    /// seen the context, with the partial byte, or in the fourth the last byte's top 3 bits), the
+    /// second's (last byte and bit position), the network mixer's (0 without the network's
+    /// prediction).
     c0_set: usize,
     c1_set: usize,
     net_set: usize,
@@ -448,7 +455,6 @@ impl Predictor {
     /// the stream it starts on.
     pub fn new(table_bits: u32, revision: CmRevision, network: bool, cursor: Cursor) -> Self {
         let n = contexts_of(revision);
-        let inputs = n + one_sided_of(revision).len() + 3 + 2 * usize::from(network);
         let states = States::new();
         let mut p = Self {
             table: HashTable::new(table_bits),
@@ -458,7 +464,7 @@ impl Predictor {
             matcher: MatchModel::default(),
             order0: vec![0; 256],
             revision,
-            mixing: Mixing::new(inputs, network, revision),
+            mixing: Mixing::new(inputs_of(revision, network), network, revision),
             ablations: Vec::new(),
             last_p: 2048,
         };
@@ -470,7 +476,7 @@ impl Predictor {
     /// without it, by mixers and APMs of its own that learn from them too (about 4x slower).
     pub fn analyse(&mut self) {
         let network = self.mixing.net_mixer.is_some();
-        let inputs = self.maps.len() + one_sided_of(self.revision).len() + 3 + 2 * usize::from(network);
+        let inputs = inputs_of(self.revision, network);
         self.ablations = components(self.revision)
             .into_iter()
             .filter(|(name, ..)| network || *name != "network")
