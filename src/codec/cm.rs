@@ -15,6 +15,7 @@
 use super::coder::{BitCoder, Decoder, Encoder, Replay};
 use super::trie::Trie;
 use super::CodingError;
+use crate::engine::kernels::{Kernel, Vectorised};
 use crate::format::CmRevision;
 use crate::predict::cm::{Cursor, NetBit, Predictor, TokenEnd};
 
@@ -43,6 +44,8 @@ pub struct Lane {
     ///
     /// [`Stats`]: crate::pipeline::Stats
     pub sat_out: u64,
+    /// The variant the byte loops are compiled for (the same bits on every one).
+    kernel: Kernel,
 }
 
 /// `part / whole` in 12 bits, kept codable (`1..=4095`).
@@ -57,7 +60,8 @@ impl Lane {
     pub fn new(table_bits: u32, revision: CmRevision, network: bool, streams: usize) -> Self {
         let slots = if streams > 1 { (0..streams).map(|i| (i > 0).then(Cursor::default)).collect() } else { Vec::new() };
         let predictor = Predictor::new(table_bits, revision, network, Cursor::default());
-        Self { predictor, slots, active: 0, seen: 0, end: TokenEnd::default(), skip_alone: 0, skip_network: 0, network_rest: 0, sat_out: 0 }
+        let (end, kernel) = (TokenEnd::default(), Kernel::best());
+        Self { predictor, slots, active: 0, seen: 0, end, skip_alone: 0, skip_network: 0, network_rest: 0, sat_out: 0, kernel }
     }
 
     /// From now on, also measures what each component of the predictor saves
@@ -98,6 +102,7 @@ impl Lane {
         }
     }
 
+    #[inline(always)]
     fn code_byte(&mut self, coder: &mut impl BitCoder, byte: u8) -> Result<u8, CodingError> {
         let mut c = 0u32;
         for k in (0..8).rev() {
@@ -180,9 +185,7 @@ impl Lane {
     pub fn compress(&mut self, slot: usize, data: &[u8]) -> Result<Vec<u8>, CodingError> {
         self.select(slot);
         let mut enc = Encoder::default();
-        for &b in data {
-            self.code_byte(&mut enc, b)?;
-        }
+        self.kernel.vectorised(Bytes { lane: self, coder: &mut enc, input: data, out: None })?;
         Ok(enc.finish())
     }
 
@@ -191,9 +194,7 @@ impl Lane {
         self.select(slot);
         let mut dec = Decoder::new(payload)?;
         let mut out = Vec::with_capacity(len);
-        for _ in 0..len {
-            out.push(self.code_byte(&mut dec, 0)?);
-        }
+        self.kernel.vectorised(Bytes { lane: self, coder: &mut dec, input: &[], out: Some((&mut out, len)) })?;
         Ok(out)
     }
 
@@ -215,9 +216,39 @@ impl Lane {
     /// Learns `data` without coding it (stream `slot`'s next block, stored as it is).
     pub fn learn(&mut self, slot: usize, data: &[u8]) {
         self.select(slot);
-        for &b in data {
-            let _ = self.code_byte(&mut Replay, b);
+        let _ = self.kernel.vectorised(Bytes { lane: self, coder: &mut Replay, input: data, out: None });
+    }
+}
+
+/// A lane's bytes coded by `coder`, as work for [`Kernel::vectorised`]: the context mixer's
+/// loops (its mixers' dot products and updates) compiled for the widest vectors this CPU has.
+/// All of it is integer arithmetic, so the bits are the same on every variant.
+struct Bytes<'a, C> {
+    lane: &'a mut Lane,
+    coder: &'a mut C,
+    /// The bytes to code, or (decoding) where to put how many.
+    input: &'a [u8],
+    out: Option<(&'a mut Vec<u8>, usize)>,
+}
+
+impl<C: BitCoder> Vectorised for Bytes<'_, C> {
+    type Output = Result<(), CodingError>;
+
+    #[inline(always)]
+    fn run(self) -> Self::Output {
+        match self.out {
+            None => {
+                for &b in self.input {
+                    self.lane.code_byte(self.coder, b)?;
+                }
+            }
+            Some((out, len)) => {
+                for _ in 0..len {
+                    out.push(self.lane.code_byte(self.coder, 0)?);
+                }
+            }
         }
+        Ok(())
     }
 }
 
@@ -240,6 +271,31 @@ mod tests {
         assert_eq!(dec.decompress(0, &pa, a.len()).unwrap(), a);
         dec.learn(0, b);
         assert_eq!(dec.decompress(0, &pc, c.len()).unwrap(), c);
+    }
+
+    #[test]
+    fn every_kernel_codes_the_same_bits() {
+        // the byte loops are compiled once per vector width; integer arithmetic must not notice
+        let text: Vec<u8> =
+            (0..2500u32).flat_map(|i| format!("{},{};word{} {}\n", i % 89, i * 31 % 1009, i % 7, i * i % 10_007).into_bytes()).collect();
+        for revision in [CmRevision::First, CmRevision::Second, CmRevision::Third, CmRevision::Fourth] {
+            let code = |kernel: Kernel| {
+                let mut lane = Lane::new(16, revision, false, 1);
+                lane.kernel = kernel;
+                let first = lane.compress(0, &text[..20_000]).unwrap();
+                [first, lane.compress(0, &text[20_000..]).unwrap()]
+            };
+            let kernels = Kernel::available();
+            let reference = code(kernels[0]);
+            for &k in &kernels[1..] {
+                assert!(code(k) == reference, "{revision:?} {}", k.name());
+            }
+            // and what one variant wrote, another reads
+            let mut dec = Lane::new(16, revision, false, 1);
+            dec.kernel = *kernels.last().unwrap();
+            assert_eq!(dec.decompress(0, &reference[0], 20_000).unwrap(), &text[..20_000]);
+            assert_eq!(dec.decompress(0, &reference[1], text.len() - 20_000).unwrap(), &text[20_000..]);
+        }
     }
 
     #[test]

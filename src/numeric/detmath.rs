@@ -41,7 +41,7 @@ pub fn finish_lanes(mut acc: [f32; LANES], a: &[f32], b: &[f32], from: usize) ->
 /// (e^-40 is negligible in any sum here, and the cut keeps subnormals, which are very slow, out).
 /// Relative error under 1e-6. Branch-free so that loops over it vectorise.
 #[inline(always)]
-pub fn exp_det(x: f32) -> f32 {
+pub const fn exp_det(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding and subtracting rounds to an integer
     let xc = x.clamp(-87.0, 88.0);
     let t = xc * std::f32::consts::LOG2_E + ROUND;

@@ -3,10 +3,8 @@
 //!
 //! `squash(d) = 4096 / (1 + e^(-d / 256))` for `d` in `-2047..=2047`, rounded down and kept in
 //! `1..=4095`; `stretch` is its inverse (the smallest `d` whose squash reaches `p`). Both tables
-//! are built once from [`exp_det`](super::detmath::exp_det), so every machine holds the same
+//! are built at compile time from [`exp_det`](super::detmath::exp_det), so every machine holds the same
 //! integers; everything after that is integer arithmetic.
-
-use std::sync::OnceLock;
 
 use super::detmath::exp_det;
 
@@ -18,37 +16,54 @@ struct Tables {
     stretch: [i16; 4096],
 }
 
-fn tables() -> &'static Tables {
-    static T: OnceLock<Tables> = OnceLock::new();
-    T.get_or_init(|| {
-        let mut squash = [0u16; 4096];
-        for (i, s) in squash.iter_mut().enumerate() {
-            let d = i as f32 - 2048.0;
-            let p = 4096.0 / (1.0 + exp_det(-d / 256.0));
-            *s = (p as i32).clamp(1, 4095) as u16;
+/// Built at compile time (IEEE arithmetic, the same bits as at run time), so that the hot loops
+/// read them without first checking that they exist.
+static TABLES: Tables = tables();
+
+const fn tables() -> Tables {
+    let mut squash = [0u16; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        let d = i as f32 - 2048.0;
+        let p = (4096.0 / (1.0 + exp_det(-d / 256.0))) as i32;
+        squash[i] = if p < 1 {
+            1
+        } else if p > 4095 {
+            4095
+        } else {
+            p as u16
+        };
+        i += 1;
+    }
+    let mut stretch = [0i16; 4096];
+    let (mut p, mut d) = (0usize, 0usize);
+    while p < 4096 {
+        while d < 4095 && (squash[d] as usize) < p {
+            d += 1;
         }
-        let mut stretch = [0i16; 4096];
-        let mut d = 0usize;
-        for (p, s) in stretch.iter_mut().enumerate() {
-            while d < 4095 && usize::from(squash[d]) < p {
-                d += 1;
-            }
-            *s = (d as i32 - 2048).clamp(-STRETCH_MAX, STRETCH_MAX) as i16;
-        }
-        Tables { squash, stretch }
-    })
+        let s = d as i32 - 2048;
+        stretch[p] = (if s < -STRETCH_MAX {
+            -STRETCH_MAX
+        } else if s > STRETCH_MAX {
+            STRETCH_MAX
+        } else {
+            s
+        }) as i16;
+        p += 1;
+    }
+    Tables { squash, stretch }
 }
 
 /// The probability (12 bits, `1..=4095`) of stretched value `d` (clamped to ±2047).
 #[inline(always)]
 pub fn squash(d: i32) -> u32 {
-    u32::from(tables().squash[(d.clamp(-STRETCH_MAX, STRETCH_MAX) + 2048) as usize])
+    u32::from(TABLES.squash[(d.clamp(-STRETCH_MAX, STRETCH_MAX) + 2048) as usize])
 }
 
 /// The stretched value (`-2047..=2047`) of a 12-bit probability `p < 4096`.
 #[inline(always)]
 pub fn stretch(p: u32) -> i32 {
-    i32::from(tables().stretch[p as usize & 4095])
+    i32::from(TABLES.stretch[p as usize & 4095])
 }
 
 #[cfg(test)]

@@ -20,6 +20,21 @@ use crate::numeric::detmath::LANES;
 use crate::numeric::int8;
 use crate::numeric::quantize::{Cdf, Softmax};
 
+/// Asks the CPU to start loading the cache line that holds `data[i]` (nothing if `i` is out of
+/// range): a hint that changes no result, for the context mixer's tables, whose lines it needs a
+/// few steps later and would otherwise wait for one after another.
+#[inline(always)]
+pub fn prefetch<T>(data: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(at) = data.get(i) {
+        // SAFETY: a prefetch never faults and reads nothing into the program; SSE is part of
+        // x86-64's baseline.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((at as *const T).cast()) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, i);
+}
+
 /// Instruction sets with a compiled variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Isa {

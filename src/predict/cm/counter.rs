@@ -1,5 +1,8 @@
 //! Adaptive bit probabilities and the hashed table that holds them per context.
 
+use super::zeroed::Zeroed;
+use crate::engine::kernels::prefetch;
+
 /// A probability with its confidence in one `u32`: bits 31..10 the probability of a 1 in 22 bits
 /// (stored XOR 2^21, so that zeroed memory reads as 1/2), bits 9..0 how often it was updated.
 /// The step after `n` updates is `1 / (n + 1.5)` until `n` reaches the counter's limit: a fresh
@@ -45,14 +48,14 @@ pub const BUCKET: usize = 16;
 /// context looks in two neighbouring buckets; on a miss it takes the less used one and clears it.
 #[derive(Clone)]
 pub struct HashTable {
-    slots: Vec<u8>,
+    slots: Zeroed<u8>,
     mask: usize,
 }
 
 impl HashTable {
     /// A table of `2^bits` buckets (16 bytes each). The memory is zeroed lazily by the OS.
     pub fn new(bits: u32) -> Self {
-        Self { slots: vec![0; BUCKET << bits], mask: (1 << bits) - 1 }
+        Self { slots: Zeroed::new(BUCKET << bits), mask: (1 << bits) - 1 }
     }
 
     /// The bucket's first byte for context hash `h`.
@@ -75,6 +78,12 @@ impl HashTable {
         victim
     }
 
+    /// Starts loading the bucket [`find`](Self::find) will look in for `h`.
+    #[inline(always)]
+    pub fn prefetch(&self, h: u64) {
+        prefetch(&self.slots, (h as usize & self.mask) * BUCKET);
+    }
+
     /// Byte `at` (a bucket start from [`find`](Self::find) plus a node `1..16`).
     #[inline(always)]
     pub fn slot(&mut self, at: usize) -> &mut u8 {
@@ -88,8 +97,13 @@ impl HashTable {
 /// all reachable pairs fit in a byte (state 0 is the empty history).
 #[derive(Clone)]
 pub struct States {
-    next: Vec<[u8; 2]>,
-    counts: Vec<(u8, u8)>,
+    len: usize,
+    /// Per state (indexed by the state's byte, so without bounds checks): its successors, its
+    /// counts, whether it is one-sided, its total count.
+    next: [[u8; 2]; 256],
+    counts: [(u8, u8); 256],
+    one_sided: [bool; 256],
+    total: [u8; 256],
 }
 
 impl States {
@@ -140,12 +154,18 @@ impl States {
             i += 1;
         }
         assert!(counts.len() <= 256);
-        Self { next, counts }
+        let mut s = Self { len: counts.len(), next: [[0; 2]; 256], counts: [(0, 0); 256], one_sided: [false; 256], total: [0; 256] };
+        for (i, (&(a, b), edge)) in counts.iter().zip(next).enumerate() {
+            (s.next[i], s.counts[i]) = (edge, (a, b));
+            s.one_sided[i] = (a == 0) != (b == 0);
+            s.total[i] = a + b;
+        }
+        s
     }
 
     /// Number of states.
     pub fn len(&self) -> usize {
-        self.counts.len()
+        self.len
     }
 
     /// The state after seeing `bit` in state `s`.
@@ -162,34 +182,32 @@ impl States {
     /// Whether a state has seen bits of one value only (and some).
     #[inline(always)]
     pub fn one_sided(&self, s: u8) -> bool {
-        let (a, b) = self.counts[usize::from(s)];
-        (a == 0) != (b == 0)
+        self.one_sided[usize::from(s)]
     }
 
     /// How much history a state holds.
     #[inline(always)]
-    fn total(&self, s: u8) -> u32 {
-        let (a, b) = self.counts[usize::from(s)];
-        u32::from(a) + u32::from(b)
+    fn total(&self, s: u8) -> u8 {
+        self.total[usize::from(s)]
     }
 }
 
 /// Maps each bit-history state of one context kind to an adaptive probability.
 #[derive(Clone)]
 pub struct StateMap {
-    p: Vec<u32>,
+    /// Indexed by the state's byte (those past the last state unused).
+    p: [u32; 256],
 }
 
 impl StateMap {
     /// A map starting from each state's count ratio `(n1 + 1/2) / (n0 + n1 + 1)`.
     pub fn new(states: &States) -> Self {
-        let p = (0..states.len())
-            .map(|s| {
-                let (n0, n1) = states.counts(s as u8);
-                let p22 = ((2 * u64::from(n1) + 1) << 22) / (2 * (u64::from(n0) + u64::from(n1)) + 2);
-                ((p22 as u32) ^ (1 << 21)) << 10
-            })
-            .collect();
+        let mut p = [0; 256];
+        for (s, p) in p.iter_mut().enumerate().take(states.len()) {
+            let (n0, n1) = states.counts(s as u8);
+            let p22 = ((2 * u64::from(n1) + 1) << 22) / (2 * (u64::from(n0) + u64::from(n1)) + 2);
+            *p = ((p22 as u32) ^ (1 << 21)) << 10;
+        }
         Self { p }
     }
 

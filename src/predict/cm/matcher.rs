@@ -7,6 +7,7 @@
 //! the blocks of earlier groups and into the other streams' bytes written so far.
 
 use super::counter::Counter;
+use super::zeroed::Zeroed;
 
 /// Bytes of history the model can point back into (a ring).
 const HISTORY_BITS: u32 = 24;
@@ -21,8 +22,8 @@ const MAX_LEN: u32 = 65_535;
 
 #[derive(Clone)]
 pub struct MatchModel {
-    hist: Vec<u8>,
-    table: Vec<u32>,
+    hist: Zeroed<u8>,
+    table: Zeroed<u32>,
     counters: [u32; 64],
 }
 
@@ -69,7 +70,7 @@ impl MatchCursor {
 
 impl Default for MatchModel {
     fn default() -> Self {
-        Self { hist: vec![0; 1 << HISTORY_BITS], table: vec![0; 1 << TABLE_BITS], counters: [0; 64] }
+        Self { hist: Zeroed::new(1 << HISTORY_BITS), table: Zeroed::new(1 << TABLE_BITS), counters: [0; 64] }
     }
 }
 

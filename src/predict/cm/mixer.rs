@@ -1,5 +1,7 @@
 //! Combining predictions: a gated logistic mixer and adaptive probability maps (APM/SSE).
 
+use super::zeroed::Zeroed;
+use crate::engine::kernels::prefetch;
 use crate::numeric::logistic::{squash, stretch};
 
 /// A logistic mixer: `p = squash(Σ w_i x_i / 2^16)` over stretched inputs `x_i`, with one
@@ -10,8 +12,6 @@ use crate::numeric::logistic::{squash, stretch};
 pub struct Mixer {
     inputs: usize,
     weights: Vec<i32>,
-    x: Vec<i32>,
-    added: usize,
     /// The weight set in use: its number, and where its weights start.
     set_no: usize,
     set: usize,
@@ -27,19 +27,7 @@ impl Mixer {
     /// A mixer of `inputs` inputs with `sets` weight vectors, learning at `rate`.
     pub fn new(inputs: usize, sets: usize, rate: i32) -> Self {
         let w = (1 << 16) / inputs as i32;
-        Self {
-            inputs,
-            weights: vec![w; inputs * sets],
-            x: vec![0; inputs],
-            added: 0,
-            set_no: 0,
-            set: 0,
-            dot: 0,
-            pr: 2048,
-            rate,
-            updates: 0,
-            set_updates: Vec::new(),
-        }
+        Self { inputs, weights: vec![w; inputs * sets], set_no: 0, set: 0, dot: 0, pr: 2048, rate, updates: 0, set_updates: Vec::new() }
     }
 
     /// Boosts each weight set's rate by its own age as well (4x for its first 64 updates, 3x to
@@ -49,30 +37,30 @@ impl Mixer {
         self
     }
 
-    /// Adds the next input (a stretched probability).
+    /// Starts loading weight vector `set`.
     #[inline(always)]
-    pub fn add(&mut self, x: i32) {
-        self.x[self.added] = x;
-        self.added += 1;
+    pub fn prefetch(&self, set: usize) {
+        prefetch(&self.weights, set * self.inputs);
+        prefetch(&self.weights, set * self.inputs + 16);
     }
 
-    /// Mixes the inputs added since the last update with weight vector `set`; returns the
-    /// stretched mixture.
+    /// Mixes the inputs `x` (stretched probabilities, one per input) with weight vector `set`;
+    /// returns the stretched mixture.
     #[inline(always)]
-    pub fn mix(&mut self, set: usize) -> i32 {
-        debug_assert_eq!(self.added, self.inputs);
+    pub fn mix(&mut self, x: &[i32], set: usize) -> i32 {
+        debug_assert_eq!(x.len(), self.inputs);
         self.set_no = set;
         self.set = set * self.inputs;
         let w = &self.weights[self.set..self.set + self.inputs];
-        let dot: i64 = self.x.iter().zip(w).map(|(&x, &w)| i64::from(x) * i64::from(w)).sum();
+        let dot: i64 = x.iter().zip(w).map(|(&x, &w)| i64::from(x) * i64::from(w)).sum();
         self.dot = (dot >> 16).clamp(-2047, 2047) as i32;
         self.pr = squash(self.dot);
         self.dot
     }
 
-    /// Trains the used weight vector on the coded bit.
+    /// Trains the used weight vector on the coded bit, given the inputs `x` it mixed.
     #[inline(always)]
-    pub fn update(&mut self, bit: u32) {
+    pub fn update(&mut self, x: &[i32], bit: u32) {
         // young weights learn faster: 4x for the first 2^17 updates (16 KiB of input), then 3x,
         // 2x, and the base rate after 2^21
         self.updates = self.updates.saturating_add(1);
@@ -83,10 +71,9 @@ impl Mixer {
         }
         let err = ((bit << 12) as i32 - self.pr as i32) * self.rate * boost;
         let w = &mut self.weights[self.set..self.set + self.inputs];
-        for (w, &x) in w.iter_mut().zip(&self.x) {
+        for (w, &x) in w.iter_mut().zip(x) {
             *w = w.saturating_add((x * err) >> 15);
         }
-        self.added = 0;
     }
 }
 
@@ -94,7 +81,7 @@ impl Mixer {
 /// between 33 learned points along the stretched input.
 #[derive(Clone)]
 pub struct Apm {
-    t: Vec<u16>,
+    t: Zeroed<u16>,
     /// The point nearest the last input, and the lower of the two around it.
     index: usize,
     lower: usize,
@@ -107,13 +94,22 @@ impl Apm {
     /// A map over `contexts` contexts, each starting as the identity.
     pub fn new(contexts: usize, rate: u32) -> Self {
         let row: Vec<u16> = (0..33).map(|j| (squash((j - 16) * 128) * 16) as u16).collect();
-        Self { t: row.iter().copied().cycle().take(33 * contexts).collect(), index: 0, lower: 0, rate, both: false }
+        Self { t: Zeroed::from_fn(33 * contexts, |i| row[i % 33]), index: 0, lower: 0, rate, both: false }
     }
 
     /// Trains both points around the last input, not only the nearest.
     pub fn both_points(mut self) -> Self {
         self.both = true;
         self
+    }
+
+    /// Starts loading context `cx`'s points.
+    #[inline(always)]
+    pub fn prefetch(&self, cx: usize) {
+        // (a row's 66 bytes span up to three cache lines)
+        for i in [0, 16, 32] {
+            prefetch(&self.t, cx * 33 + i);
+        }
     }
 
     /// The refined probability of `p` in context `cx`.

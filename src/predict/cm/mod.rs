@@ -17,6 +17,7 @@ mod counter;
 mod matcher;
 mod mixer;
 mod token_end;
+mod zeroed;
 
 use counter::{Counter, HashTable, StateMap, States};
 use matcher::{MatchCursor, MatchModel};
@@ -181,6 +182,9 @@ impl Contexts {
         out
     }
 }
+
+/// Multiplies the first nibble (with its leading 1) into the hashes of the second nibble's buckets.
+const NIBBLE: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// A 64-bit finaliser (every output bit depends on every input bit).
 #[inline(always)]
@@ -347,6 +351,11 @@ struct Mixing {
     net_mixer: Option<Mixer>,
     /// The second revision: the APMs weigh more.
     second: bool,
+    /// The inputs of the bit being predicted (`n` of them), and the final mixer's.
+    x: [i32; INPUTS + 2],
+    n: usize,
+    final_x: [i32; 4],
+    final_n: usize,
 }
 
 /// Bits of the hash of the last two bytes that selects the fourth revision's third APM's rows.
@@ -374,37 +383,54 @@ impl Mixing {
             apm_order2: fourth.then(|| Apm::new(256 << APM2_BITS, 7).both_points()),
             net_mixer: network.then(|| young(Mixer::new(inputs, 1 + NET_BANDS * TOKEN_PLACES * 8, 6))),
             second,
+            x: [0; INPUTS + 2],
+            n: 0,
+            final_x: [0; 4],
+            final_n: 0,
         }
     }
 
-    /// The 12-bit probability of a 1 given the stretched inputs `x`; `apms`: whether the APM
-    /// stage refines it.
+    /// The third APM's row for the last two bytes `last2` and the partial byte `c0`.
     #[inline(always)]
-    fn p(&mut self, x: &[i32], s: &Selectors, apms: bool) -> u32 {
-        for &v in x {
-            self.mixer_c0.add(v);
-            self.mixer_c1.add(v);
+    fn apm2_row(last2: usize, c0: usize) -> usize {
+        let h = ((last2 as u32).wrapping_mul(0x9E37_79B1) >> (32 - APM2_BITS)) as usize;
+        h << 8 | c0
+    }
+
+    /// Starts loading the weights and APM rows that [`p`](Self::p) will read for `s`, so that
+    /// they arrive while the inputs are computed.
+    #[inline(always)]
+    fn prefetch(&self, s: &Selectors) {
+        self.mixer_c1.prefetch(s.c1_set);
+        self.apm_order1.prefetch(s.c0 | s.c1 << 8);
+        if let Some(apm) = &self.apm_order2 {
+            apm.prefetch(Self::apm2_row(s.last2, s.c0));
         }
-        let d = self.mixer_c0.mix(s.c0_set);
-        let d1 = self.mixer_c1.mix(s.c1_set);
-        self.final_mixer.add(d);
-        self.final_mixer.add(d1);
+    }
+
+    /// The 12-bit probability of a 1 given the stretched inputs `x[..n]`; `apms`: whether the
+    /// APM stage refines it.
+    #[inline(always)]
+    fn p(&mut self, x: &[i32; INPUTS + 2], n: usize, s: &Selectors, apms: bool) -> u32 {
+        (self.x, self.n) = (*x, n);
+        let x = &self.x[..n];
+        self.final_x[0] = self.mixer_c0.mix(x, s.c0_set);
+        self.final_x[1] = self.mixer_c1.mix(x, s.c1_set);
+        self.final_n = 2;
         if let Some(m) = self.net_mixer.as_mut() {
-            for &v in x {
-                m.add(v);
-            }
-            self.final_mixer.add(m.mix(s.net_set));
+            self.final_x[2] = m.mix(x, s.net_set);
+            self.final_n = 3;
         }
-        self.final_mixer.add(256);
-        let pr_mix = squash(self.final_mixer.mix(s.c0));
+        self.final_x[self.final_n] = 256;
+        self.final_n += 1;
+        let pr_mix = squash(self.final_mixer.mix(&self.final_x[..self.final_n], s.c0));
         if !apms {
             return pr_mix;
         }
         let a = self.apm_order0.refine(pr_mix, s.c0);
         let b = self.apm_order1.refine(pr_mix, s.c0 | s.c1 << 8);
         let p = if let Some(apm) = self.apm_order2.as_mut() {
-            let h = ((s.last2 as u32).wrapping_mul(0x9E37_79B1) >> (32 - APM2_BITS)) as usize;
-            a + b + 2 * apm.refine(pr_mix, h << 8 | s.c0)
+            a + b + 2 * apm.refine(pr_mix, Self::apm2_row(s.last2, s.c0))
         } else if self.second {
             pr_mix + a + 2 * b
         } else {
@@ -415,12 +441,13 @@ impl Mixing {
 
     #[inline(always)]
     fn update(&mut self, bit: u32) {
-        self.mixer_c0.update(bit);
-        self.mixer_c1.update(bit);
+        let x = &self.x[..self.n];
+        self.mixer_c0.update(x, bit);
+        self.mixer_c1.update(x, bit);
         if let Some(m) = self.net_mixer.as_mut() {
-            m.update(bit);
+            m.update(x, bit);
         }
-        self.final_mixer.update(bit);
+        self.final_mixer.update(&self.final_x[..self.final_n], bit);
         self.apm_order0.update(bit);
         self.apm_order1.update(bit);
         if let Some(apm) = self.apm_order2.as_mut() {
@@ -510,11 +537,17 @@ impl Predictor {
         old
     }
 
+    /// Looks up the contexts' buckets for the current nibble.
     fn find_buckets(&mut self) {
         let c = &mut self.cur;
-        let nibble = if c.bitpos == 0 { 0 } else { u64::from(c.c0) * 0x9E37_79B9_7F4A_7C15 };
-        for i in 0..self.maps.len() {
-            c.buckets[i] = self.table.find(c.hashes[i] ^ nibble, &self.states);
+        let nibble = if c.bitpos == 0 { 0 } else { u64::from(c.c0) * NIBBLE };
+        let n = self.maps.len();
+        // all the loads first, so that the CPU waits for the (mostly missing) buckets at once
+        for &h in &c.hashes[..n] {
+            self.table.prefetch(h ^ nibble);
+        }
+        for (b, &h) in c.buckets[..n].iter_mut().zip(&c.hashes[..n]) {
+            *b = self.table.find(h ^ nibble, &self.states);
         }
     }
 
@@ -527,72 +560,76 @@ impl Predictor {
     /// The 12-bit probability (`1..=4095`) that the next bit is 1, given what the network says
     /// about it (profile 5; `None` where it says nothing). Call once before each
     /// [`update`](Self::update).
+    ///
+    /// (This and [`update`](Self::update) are inlined into the caller's loop, so that
+    /// [`crate::engine::Kernel::vectorised`] compiles them for the CPU's widest vectors.)
+    #[inline(always)]
     pub fn predict(&mut self, net: Option<NetBit>) -> u32 {
         let node = self.node();
+        let c0 = self.cur.c0 as usize;
+        let c1 = (self.cur.contexts.last & 0xff) as usize;
+        let last2 = (self.cur.contexts.last & 0xffff) as usize;
+        let mut sel = Selectors { c0_set: 0, c1_set: c1 * 8 + self.cur.bitpos as usize, net_set: 0, c0, c1, last2 };
+        self.mixing.prefetch(&sel);
         let mut x = [0i32; INPUTS + 2];
-        for ((x, map), &bucket) in x.iter_mut().zip(&self.maps).zip(&self.cur.buckets) {
-            *x = stretch(map.p(*self.table.slot(bucket + node)));
+        let mut seen = [0u8; CONTEXTS];
+        let contexts = self.maps.len();
+        for i in 0..contexts {
+            seen[i] = *self.table.slot(self.cur.buckets[i] + node);
+            x[i] = stretch(self.maps[i].p(seen[i]));
         }
-        let mut contexts = self.maps.len();
-        for &i in one_sided_of(self.revision) {
-            let s = *self.table.slot(self.cur.buckets[i] + node);
-            x[contexts] = if self.states.one_sided(s) { x[i] } else { 0 };
-            contexts += 1;
+        let one_sided = one_sided_of(self.revision);
+        for (j, &i) in one_sided.iter().enumerate() {
+            x[contexts + j] = if self.states.one_sided(seen[i]) { x[i] } else { 0 };
         }
-        x[order0_at(contexts)] = stretch(Counter::p(self.order0[self.cur.c0 as usize]));
+        let contexts = contexts + one_sided.len();
+        x[order0_at(contexts)] = stretch(Counter::p(self.order0[c0]));
         x[match_at(contexts)] = self.matcher.predict(&mut self.cur.matcher, self.cur.bitpos).map_or(0, stretch);
         let mut n = network_at(contexts);
-        let mut net_set = 0;
         if self.mixing.net_mixer.is_some() {
             if let Some(net) = net {
                 let [a, b] = net.p.map(stretch);
                 (x[n], x[n + 1]) = (a, b);
                 // weights by how sure the network is, the byte's place in its token and the bit
                 let band = (b.unsigned_abs() as usize >> 7).min(NET_BANDS - 1);
-                net_set = 1 + (band * TOKEN_PLACES + (net.place as usize).min(TOKEN_PLACES - 1)) * 8 + self.cur.bitpos as usize;
+                sel.net_set = 1 + (band * TOKEN_PLACES + (net.place as usize).min(TOKEN_PLACES - 1)) * 8 + self.cur.bitpos as usize;
             }
             n += 2;
         }
         x[n] = 256;
-        let x = &x[..=n];
-        let c0 = self.cur.c0 as usize;
-        let c1 = (self.cur.contexts.last & 0xff) as usize;
+        n += 1;
         let band = self.cur.matcher.band();
         // the second revision: how far the match goes or else how many of orders 2-4 and 6 have
         // seen this context (a bit history not empty), as lpaq1 selects its weights
         let second = self.revision >= CmRevision::Second;
         let confidence = match band {
-            0 if second => CONFIDENT.iter().filter(|&&i| *self.table.slot(self.cur.buckets[i] + node) != 0).count(),
+            0 if second => CONFIDENT.iter().filter(|&&i| seen[i] != 0).count(),
             0 => 0,
             _ if second => CONFIDENT.len() + band,
             _ => band,
         };
-        let c0_set = if self.revision >= CmRevision::Fourth { confidence * 8 + (c1 >> 5) } else { confidence * 256 + c0 };
-        let last2 = (self.cur.contexts.last & 0xffff) as usize;
-        let sel = Selectors { c0_set, c1_set: c1 * 8 + self.cur.bitpos as usize, net_set, c0, c1, last2 };
-        let p = self.mixing.p(x, &sel, true);
+        sel.c0_set = if self.revision >= CmRevision::Fourth { confidence * 8 + (c1 >> 5) } else { confidence * 256 + c0 };
+        let p = self.mixing.p(&x, n, &sel, true);
         if !self.ablations.is_empty() {
             self.last_p = p;
-            self.predict_ablations(x, sel);
+            self.predict_ablations(&x, n, sel);
         }
         p
     }
 
     /// Each ablation's prediction of the bit [`predict`](Self::predict) just predicted.
     #[cold]
-    fn predict_ablations(&mut self, x: &[i32], mut sel: Selectors) {
+    fn predict_ablations(&mut self, x: &[i32; INPUTS + 2], n: usize, mut sel: Selectors) {
         let net_set = sel.net_set;
         let network = network_at(self.maps.len() + one_sided_of(self.revision).len());
         for a in &mut self.ablations {
-            let mut without = [0i32; INPUTS + 2];
-            let without = &mut without[..x.len()];
-            without.copy_from_slice(x);
+            let mut without = *x;
             for &i in &a.inputs {
                 without[i] = 0;
             }
             // without the network, its confidence selects nothing either
             sel.net_set = if a.inputs.contains(&network) { 0 } else { net_set };
-            a.p = a.mixing.p(without, &sel, a.apms);
+            a.p = a.mixing.p(&without, n, &sel, a.apms);
         }
     }
 
@@ -602,6 +639,7 @@ impl Predictor {
     }
 
     /// Learns the coded bit (after [`predict`](Self::predict)) and moves to the next.
+    #[inline(always)]
     pub fn update(&mut self, bit: u32) {
         self.mixing.update(bit);
         if !self.ablations.is_empty() {
@@ -624,6 +662,7 @@ impl Predictor {
     }
 
     /// The bit's contexts learn it (`order0` too when `coded`); then the next bit's contexts.
+    #[inline(always)]
     fn advance(&mut self, bit: u32, coded: bool) {
         let node = self.node();
         for i in 0..self.maps.len() {
@@ -656,20 +695,30 @@ impl Predictor {
     }
 
     /// Moves the stream past `bit`: at a nibble's or byte's end, its contexts' next buckets.
+    #[inline(always)]
     fn next_bit(&mut self, bit: u32) {
         self.cur.c0 = (self.cur.c0 << 1) | bit;
         self.cur.bitpos += 1;
         if self.cur.bitpos == 8 {
-            let c = self.cur.c0 as u8;
-            self.cur.contexts.byte(c, self.revision >= CmRevision::Fourth);
-            self.matcher.byte(&mut self.cur.matcher, c);
-            self.cur.hashes = self.cur.contexts.hashes(self.revision);
-            self.cur.c0 = 1;
-            self.cur.bitpos = 0;
-            self.find_buckets();
+            self.next_byte();
         } else if self.cur.bitpos == 4 {
             self.find_buckets();
         }
+    }
+
+    /// Moves the stream past the byte just completed.
+    fn next_byte(&mut self) {
+        let c = self.cur.c0 as u8;
+        self.cur.contexts.byte(c, self.revision >= CmRevision::Fourth);
+        self.cur.hashes = self.cur.contexts.hashes(self.revision);
+        // the next byte's buckets start loading while the match model moves on
+        for &h in &self.cur.hashes[..self.maps.len()] {
+            self.table.prefetch(h);
+        }
+        self.matcher.byte(&mut self.cur.matcher, c);
+        self.cur.c0 = 1;
+        self.cur.bitpos = 0;
+        self.find_buckets();
     }
 }
 

@@ -21,6 +21,8 @@ const LENGTHS: usize = 16;
 pub struct TokenEnd {
     counters: Vec<u32>,
     slots: [usize; ORDERS.len()],
+    /// The mixer's inputs for the decision being predicted.
+    x: [i32; INPUTS],
     mixer: Mixer,
     apm: Apm,
 }
@@ -30,6 +32,7 @@ impl Default for TokenEnd {
         Self {
             counters: vec![0; 1 << TABLE_BITS],
             slots: [0; ORDERS.len()],
+            x: [0; INPUTS],
             mixer: Mixer::new(INPUTS, LENGTHS * 4, 6),
             apm: Apm::new(LENGTHS, 7),
         }
@@ -42,18 +45,17 @@ impl TokenEnd {
     /// token, newest in the low byte.
     pub fn predict(&mut self, p_net: [u32; 2], len: usize, rank: usize, before: u64) -> u32 {
         let st = stretch(p_net[1]);
-        self.mixer.add(stretch(p_net[0]));
-        self.mixer.add(st);
+        (self.x[0], self.x[1]) = (stretch(p_net[0]), st);
         for (i, &n) in ORDERS.iter().enumerate() {
             let ctx = if n == 0 { 0 } else { before & ((1u64 << (8 * n)) - 1) };
             let h = mix64(ctx ^ (rank as u64) << 32 ^ (i as u64 + 1) << 60);
             self.slots[i] = (h >> (64 - TABLE_BITS)) as usize;
-            self.mixer.add(stretch(Counter::p(self.counters[self.slots[i]])));
+            self.x[2 + i] = stretch(Counter::p(self.counters[self.slots[i]]));
         }
-        self.mixer.add(256);
+        self.x[INPUTS - 1] = 256;
         let len = len.min(LENGTHS - 1);
         let band = (st.unsigned_abs() as usize >> 9).min(3);
-        let p = squash(self.mixer.mix(len * 4 + band));
+        let p = squash(self.mixer.mix(&self.x, len * 4 + band));
         ((p + self.apm.refine(p, len)) / 2).clamp(1, 4095)
     }
 
@@ -62,7 +64,7 @@ impl TokenEnd {
         for &s in &self.slots {
             Counter::update(&mut self.counters[s], bit, 255);
         }
-        self.mixer.update(bit);
+        self.mixer.update(&self.x, bit);
         self.apm.update(bit);
     }
 }
