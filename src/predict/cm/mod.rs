@@ -539,13 +539,31 @@ impl Predictor {
 
     /// Looks up the contexts' buckets for the current nibble.
     fn find_buckets(&mut self) {
-        let c = &mut self.cur;
-        let nibble = if c.bitpos == 0 { 0 } else { u64::from(c.c0) * NIBBLE };
-        let n = self.maps.len();
         // all the loads first, so that the CPU waits for the (mostly missing) buckets at once
-        for &h in &c.hashes[..n] {
+        self.prefetch_buckets();
+        self.search_buckets();
+    }
+
+    /// What the current nibble's bucket hashes are XORed with.
+    fn nibble(&self) -> u64 {
+        if self.cur.bitpos == 0 {
+            0
+        } else {
+            u64::from(self.cur.c0) * NIBBLE
+        }
+    }
+
+    /// Starts loading the current nibble's buckets.
+    fn prefetch_buckets(&self) {
+        let nibble = self.nibble();
+        for &h in &self.cur.hashes[..self.maps.len()] {
             self.table.prefetch(h ^ nibble);
         }
+    }
+
+    /// Finds (or takes) the current nibble's buckets.
+    fn search_buckets(&mut self) {
+        let (nibble, c, n) = (self.nibble(), &mut self.cur, self.maps.len());
         for (b, &h) in c.buckets[..n].iter_mut().zip(&c.hashes[..n]) {
             *b = self.table.find(h ^ nibble, &self.states);
         }
@@ -711,14 +729,12 @@ impl Predictor {
         let c = self.cur.c0 as u8;
         self.cur.contexts.byte(c, self.revision >= CmRevision::Fourth);
         self.cur.hashes = self.cur.contexts.hashes(self.revision);
-        // the next byte's buckets start loading while the match model moves on
-        for &h in &self.cur.hashes[..self.maps.len()] {
-            self.table.prefetch(h);
-        }
-        self.matcher.byte(&mut self.cur.matcher, c);
         self.cur.c0 = 1;
         self.cur.bitpos = 0;
-        self.find_buckets();
+        // the next byte's buckets start loading while the match model moves on
+        self.prefetch_buckets();
+        self.matcher.byte(&mut self.cur.matcher, c);
+        self.search_buckets();
     }
 }
 
