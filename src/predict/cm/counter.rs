@@ -48,7 +48,7 @@ pub const BUCKET: usize = 16;
 /// context looks in two neighbouring buckets; on a miss it takes the less used one and clears it.
 #[derive(Clone)]
 pub struct HashTable {
-    slots: Zeroed<u8>,
+    slots: Zeroed,
     mask: usize,
 }
 
@@ -65,14 +65,15 @@ impl HashTable {
         let i = h as usize & self.mask;
         let a = i * BUCKET;
         let b = (i ^ 1) * BUCKET;
-        if self.slots[a] == check {
+        let slots = self.slots();
+        if slots[a] == check {
             return a;
         }
-        if self.slots[b] == check {
+        if slots[b] == check {
             return b;
         }
-        let victim = if states.total(self.slots[a + 1]) <= states.total(self.slots[b + 1]) { a } else { b };
-        let bucket = &mut self.slots[victim..victim + BUCKET];
+        let victim = if states.total(slots[a + 1]) <= states.total(slots[b + 1]) { a } else { b };
+        let bucket = &mut slots[victim..victim + BUCKET];
         bucket.fill(0);
         bucket[0] = check;
         victim
@@ -84,10 +85,12 @@ impl HashTable {
         prefetch(&self.slots, (h as usize & self.mask) * BUCKET);
     }
 
-    /// Byte `at` (a bucket start from [`find`](Self::find) plus a node `1..16`).
+    /// The buckets' bytes: at a bucket's start from [`find`](Self::find) plus a node `1..16`,
+    /// that node's state. (Loops over the contexts take this once: each look into the mapping
+    /// costs a few instructions, and they run 16 times a bit.)
     #[inline(always)]
-    pub fn slot(&mut self, at: usize) -> &mut u8 {
-        &mut self.slots[at]
+    pub fn slots(&mut self) -> &mut [u8] {
+        &mut self.slots
     }
 }
 
@@ -247,13 +250,13 @@ mod tests {
         let states = States::new();
         let mut t = HashTable::new(4);
         let a = t.find(0x1234_5678_9abc_def0, &states);
-        *t.slot(a + 3) = 77;
+        t.slots()[a + 3] = 77;
         assert_eq!(t.find(0x1234_5678_9abc_def0, &states), a);
-        assert_eq!(*t.slot(a + 3), 77);
-        *t.slot(a + 1) = states.next(0, 1);
+        assert_eq!(t.slots()[a + 3], 77);
+        t.slots()[a + 1] = states.next(0, 1);
         let b = t.find(0x5634_5678_9abc_def0, &states);
         assert_ne!(a, b);
-        assert_eq!(*t.slot(b + 3), 0);
+        assert_eq!(t.slots()[b + 3], 0);
     }
 
     #[test]

@@ -22,8 +22,9 @@ const MAX_LEN: u32 = 65_535;
 
 #[derive(Clone)]
 pub struct MatchModel {
-    hist: Zeroed<u8>,
-    table: Zeroed<u32>,
+    hist: Zeroed,
+    /// Positions (`u32`).
+    table: Zeroed,
     counters: [u32; 64],
 }
 
@@ -70,15 +71,11 @@ impl MatchCursor {
 
 impl Default for MatchModel {
     fn default() -> Self {
-        Self { hist: Zeroed::new(1 << HISTORY_BITS), table: Zeroed::new(1 << TABLE_BITS), counters: [0; 64] }
+        Self { hist: Zeroed::new(1 << HISTORY_BITS), table: Zeroed::new(4 << TABLE_BITS), counters: [0; 64] }
     }
 }
 
 impl MatchModel {
-    fn at(&self, i: usize) -> u8 {
-        self.hist[i & ((1 << HISTORY_BITS) - 1)]
-    }
-
     /// After a whole byte of stream `c`: extends or drops its match and looks for a new one.
     pub fn byte(&mut self, c: &mut MatchCursor, byte: u8) {
         let mask = (1 << HISTORY_BITS) - 1;
@@ -93,25 +90,28 @@ impl MatchModel {
         if c.pos < MIN_LEN {
             return;
         }
+        // (the mapping looked into once, not per byte read)
+        let hist = &*self.hist;
+        let at = |i: usize| hist[i & mask];
         let mut h: u32 = 0;
         for k in 1..=MIN_LEN {
-            h = (h ^ u32::from(self.at(c.pos - k))).wrapping_mul(0x2F0B_4A13).rotate_left(11);
+            h = (h ^ u32::from(at(c.pos - k))).wrapping_mul(0x2F0B_4A13).rotate_left(11);
         }
         let slot = (h >> (32 - TABLE_BITS)) as usize;
         if c.len == 0 {
-            let cand = self.table[slot] as usize;
+            let cand = self.table.u32_at(slot) as usize;
             // (a candidate beyond `pos` is another stream's region of the same group, written
             // this far already)
             if cand > 0 && (cand > c.pos || c.pos - cand < (1 << HISTORY_BITS) - VERIFY) {
-                let n = (1..=VERIFY.min(cand)).take_while(|&k| self.at(cand - k) == self.at(c.pos - k)).count();
+                let n = (1..=VERIFY.min(cand)).take_while(|&k| at(cand - k) == at(c.pos - k)).count();
                 if n >= MIN_LEN {
                     c.len = n as u32;
                     c.ptr = cand;
                 }
             }
         }
-        self.table[slot] = c.pos as u32;
-        c.expected = (c.len > 0).then(|| self.at(c.ptr));
+        self.table.set_u32(slot, c.pos as u32);
+        c.expected = (c.len > 0).then(|| at(c.ptr));
     }
 
     /// The 12-bit probability that bit `bitpos` (0 = most significant) of stream `c`'s byte is a

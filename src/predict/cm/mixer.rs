@@ -81,7 +81,8 @@ impl Mixer {
 /// between 33 learned points along the stretched input.
 #[derive(Clone)]
 pub struct Apm {
-    t: Zeroed<u16>,
+    /// 33 points (`u16`) per context.
+    t: Zeroed,
     /// The point nearest the last input, and the lower of the two around it.
     index: usize,
     lower: usize,
@@ -93,8 +94,12 @@ pub struct Apm {
 impl Apm {
     /// A map over `contexts` contexts, each starting as the identity.
     pub fn new(contexts: usize, rate: u32) -> Self {
-        let row: Vec<u16> = (0..33).map(|j| (squash((j - 16) * 128) * 16) as u16).collect();
-        Self { t: Zeroed::from_fn(33 * contexts, |i| row[i % 33]), index: 0, lower: 0, rate, both: false }
+        let row: Vec<u8> = (0..33).flat_map(|j| ((squash((j - 16) * 128) * 16) as u16).to_ne_bytes()).collect();
+        let mut t = Zeroed::new(row.len() * contexts);
+        for r in t.chunks_exact_mut(row.len()) {
+            r.copy_from_slice(&row);
+        }
+        Self { t, index: 0, lower: 0, rate, both: false }
     }
 
     /// Trains both points around the last input, not only the nearest.
@@ -107,8 +112,9 @@ impl Apm {
     #[inline(always)]
     pub fn prefetch(&self, cx: usize) {
         // (a row's 66 bytes span up to three cache lines)
-        for i in [0, 16, 32] {
-            prefetch(&self.t, cx * 33 + i);
+        let t = &*self.t;
+        for i in [0, 32, 64] {
+            prefetch(t, cx * 66 + i);
         }
     }
 
@@ -121,7 +127,7 @@ impl Apm {
         let base = cx * 33 + lo;
         self.index = base + (w >> 6) as usize;
         self.lower = base;
-        (u32::from(self.t[base]) * (128 - w) + u32::from(self.t[base + 1]) * w) >> 11
+        (u32::from(self.t.u16_at(base)) * (128 - w) + u32::from(self.t.u16_at(base + 1)) * w) >> 11
     }
 
     /// Trains the point nearest the last input (or both around it).
@@ -129,11 +135,14 @@ impl Apm {
     pub fn update(&mut self, bit: u32) {
         let g = ((bit << 16) + (bit << self.rate) - bit - bit) as i32;
         let rate = self.rate;
-        let learn = |t: &mut u16| *t = (i32::from(*t) + ((g - i32::from(*t)) >> rate)) as u16;
-        learn(&mut self.t[self.index]);
+        let mut learn = |i: usize| {
+            let t = i32::from(self.t.u16_at(i));
+            self.t.set_u16(i, (t + ((g - t) >> rate)) as u16);
+        };
+        learn(self.index);
         if self.both {
             // (the other of lower and lower + 1)
-            learn(&mut self.t[self.index ^ self.lower ^ (self.lower + 1)]);
+            learn(self.index ^ self.lower ^ (self.lower + 1));
         }
     }
 }

@@ -232,7 +232,9 @@ impl Cursor {
 pub struct Predictor {
     table: HashTable,
     states: States,
-    maps: Vec<StateMap>,
+    /// The hashed contexts of this revision (at most [`CONTEXTS`]), and each one's state map.
+    contexts: usize,
+    maps: [StateMap; CONTEXTS],
     /// The stream being coded.
     cur: Cursor,
     matcher: MatchModel,
@@ -485,7 +487,8 @@ impl Predictor {
         let states = States::new();
         let mut p = Self {
             table: HashTable::new(table_bits),
-            maps: (0..n).map(|_| StateMap::new(&states)).collect(),
+            contexts: n,
+            maps: std::array::from_fn(|_| StateMap::new(&states)),
             states,
             cur: cursor,
             matcher: MatchModel::default(),
@@ -537,6 +540,13 @@ impl Predictor {
         old
     }
 
+    /// The hashed contexts of this revision (at most [`CONTEXTS`], which lets the compiler drop
+    /// the bounds checks in the loops over them).
+    #[inline(always)]
+    fn contexts(&self) -> usize {
+        self.contexts.min(CONTEXTS)
+    }
+
     /// Looks up the contexts' buckets for the current nibble.
     fn find_buckets(&mut self) {
         // all the loads first, so that the CPU waits for the (mostly missing) buckets at once
@@ -556,14 +566,15 @@ impl Predictor {
     /// Starts loading the current nibble's buckets.
     fn prefetch_buckets(&self) {
         let nibble = self.nibble();
-        for &h in &self.cur.hashes[..self.maps.len()] {
+        for &h in &self.cur.hashes[..self.contexts()] {
             self.table.prefetch(h ^ nibble);
         }
     }
 
     /// Finds (or takes) the current nibble's buckets.
     fn search_buckets(&mut self) {
-        let (nibble, c, n) = (self.nibble(), &mut self.cur, self.maps.len());
+        let (nibble, n) = (self.nibble(), self.contexts());
+        let c = &mut self.cur;
         for (b, &h) in c.buckets[..n].iter_mut().zip(&c.hashes[..n]) {
             *b = self.table.find(h ^ nibble, &self.states);
         }
@@ -591,14 +602,19 @@ impl Predictor {
         self.mixing.prefetch(&sel);
         let mut x = [0i32; INPUTS + 2];
         let mut seen = [0u8; CONTEXTS];
-        let contexts = self.maps.len();
+        let contexts = self.contexts();
+        let slots = self.table.slots();
         for i in 0..contexts {
-            seen[i] = *self.table.slot(self.cur.buckets[i] + node);
+            seen[i] = slots[self.cur.buckets[i] + node];
             x[i] = stretch(self.maps[i].p(seen[i]));
         }
         let one_sided = one_sided_of(self.revision);
-        for (j, &i) in one_sided.iter().enumerate() {
-            x[contexts + j] = if self.states.one_sided(seen[i]) { x[i] } else { 0 };
+        if !one_sided.is_empty() {
+            // (the fourth revision's, with constant places so that the loop unrolls)
+            debug_assert!(one_sided == ONE_SIDED && contexts == CONTEXTS);
+            for (j, &i) in ONE_SIDED.iter().enumerate() {
+                x[CONTEXTS + j] = if self.states.one_sided(seen[i]) { x[i] } else { 0 };
+            }
         }
         let contexts = contexts + one_sided.len();
         x[order0_at(contexts)] = stretch(Counter::p(self.order0[c0]));
@@ -639,7 +655,7 @@ impl Predictor {
     #[cold]
     fn predict_ablations(&mut self, x: &[i32; INPUTS + 2], n: usize, mut sel: Selectors) {
         let net_set = sel.net_set;
-        let network = network_at(self.maps.len() + one_sided_of(self.revision).len());
+        let network = network_at(self.contexts() + one_sided_of(self.revision).len());
         for a in &mut self.ablations {
             let mut without = *x;
             for &i in &a.inputs {
@@ -682,9 +698,10 @@ impl Predictor {
     /// The bit's contexts learn it (`order0` too when `coded`); then the next bit's contexts.
     #[inline(always)]
     fn advance(&mut self, bit: u32, coded: bool) {
-        let node = self.node();
-        for i in 0..self.maps.len() {
-            let slot = self.table.slot(self.cur.buckets[i] + node);
+        let (node, contexts) = (self.node(), self.contexts());
+        let slots = self.table.slots();
+        for i in 0..contexts {
+            let slot = &mut slots[self.cur.buckets[i] + node];
             let s = *slot;
             *slot = self.states.next(s, bit);
             self.maps[i].update(s, bit);
@@ -702,9 +719,10 @@ impl Predictor {
     pub fn absorb(&mut self, byte: u8) {
         for k in (0..8).rev() {
             let bit = u32::from(byte >> k) & 1;
-            let node = self.node();
-            for i in 0..self.maps.len() {
-                let slot = self.table.slot(self.cur.buckets[i] + node);
+            let (node, contexts) = (self.node(), self.contexts());
+            let slots = self.table.slots();
+            for &b in &self.cur.buckets[..contexts] {
+                let slot = &mut slots[b + node];
                 *slot = self.states.next(*slot, bit);
             }
             self.cur.matcher.follow(self.cur.bitpos, bit);

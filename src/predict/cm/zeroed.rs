@@ -9,61 +9,78 @@
 
 use std::ops::{Deref, DerefMut};
 
-use bytemuck::Pod;
 use memmap2::MmapMut;
 
-/// A zero-filled buffer of `T`, zeroed lazily by the OS as it is touched.
-pub enum Zeroed<T> {
-    /// (page-aligned, so aligned for any `T`; its length a multiple of `T`'s size)
+/// A zero-filled byte buffer, zeroed lazily by the OS as it is touched. Tables of wider values
+/// keep them as native-endian byte groups ([`u16_at`](Self::u16_at) ...): a byte view of the
+/// mapping needs no alignment or length check on each look, and these are looked into a dozen
+/// times a bit.
+pub enum Zeroed {
     Mapped(MmapMut),
-    Heap(Vec<T>),
+    Heap(Vec<u8>),
 }
 
-impl<T: Pod> Zeroed<T> {
-    /// `len` zeroed values (on the heap below 1 MiB, where pages matter little).
+impl Zeroed {
+    /// `len` zeroed bytes (on the heap below 1 MiB, where pages matter little).
     pub fn new(len: usize) -> Self {
-        let bytes = len * size_of::<T>();
-        match (bytes >= 1 << 20).then(|| MmapMut::map_anon(bytes)) {
+        match (len >= 1 << 20).then(|| MmapMut::map_anon(len)) {
             Some(Ok(map)) => {
                 // (a hint: without it the pages are 4 KiB, and nothing else changes)
                 #[cfg(target_os = "linux")]
                 let _ = map.advise(memmap2::Advice::HugePage);
                 Self::Mapped(map)
             }
-            _ => Self::Heap(vec![T::zeroed(); len]),
+            _ => Self::Heap(vec![0; len]),
         }
     }
 
-    /// `len` values, each `init(i)`.
-    pub fn from_fn(len: usize, init: impl Fn(usize) -> T) -> Self {
-        let mut z = Self::new(len);
-        for (i, v) in z.iter_mut().enumerate() {
-            *v = init(i);
-        }
-        z
+    /// The `i`-th `u16`.
+    #[inline(always)]
+    pub fn u16_at(&self, i: usize) -> u16 {
+        let b = &self[2 * i..2 * i + 2];
+        u16::from_ne_bytes([b[0], b[1]])
+    }
+
+    #[inline(always)]
+    pub fn set_u16(&mut self, i: usize, v: u16) {
+        self[2 * i..2 * i + 2].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    /// The `i`-th `u32`.
+    #[inline(always)]
+    pub fn u32_at(&self, i: usize) -> u32 {
+        let b = &self[4 * i..4 * i + 4];
+        u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+    }
+
+    #[inline(always)]
+    pub fn set_u32(&mut self, i: usize, v: u32) {
+        self[4 * i..4 * i + 4].copy_from_slice(&v.to_ne_bytes());
     }
 }
 
-impl<T: Pod> Deref for Zeroed<T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
+impl Deref for Zeroed {
+    type Target = [u8];
+    #[inline(always)]
+    fn deref(&self) -> &[u8] {
         match self {
-            Self::Mapped(m) => bytemuck::cast_slice(m),
+            Self::Mapped(m) => m,
             Self::Heap(v) => v,
         }
     }
 }
 
-impl<T: Pod> DerefMut for Zeroed<T> {
-    fn deref_mut(&mut self) -> &mut [T] {
+impl DerefMut for Zeroed {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut [u8] {
         match self {
-            Self::Mapped(m) => bytemuck::cast_slice_mut(m),
+            Self::Mapped(m) => m,
             Self::Heap(v) => v,
         }
     }
 }
 
-impl<T: Pod> Clone for Zeroed<T> {
+impl Clone for Zeroed {
     fn clone(&self) -> Self {
         let mut copy = Self::new(self.len());
         copy.copy_from_slice(self);
@@ -77,12 +94,15 @@ mod tests {
 
     #[test]
     fn starts_zeroed_and_clones_its_contents() {
-        let mut z = Zeroed::<u16>::new(3 << 20);
+        let mut z = Zeroed::new(3 << 20);
         assert!(z.iter().all(|&b| b == 0));
         z[12_345] = 7;
+        z.set_u16(100, 0xBEEF);
+        z.set_u32(100, 0xDEAD_BEEF);
         let c = z.clone();
         assert_eq!((c.len(), c[12_345], c[12_346]), (3 << 20, 7, 0));
-        let f = Zeroed::from_fn(1000, |i| i as u32 * 3);
-        assert_eq!((f.len(), f[999]), (1000, 2997));
+        assert_eq!((c.u16_at(100), c.u16_at(101), c.u32_at(100)), (0xBEEF, 0, 0xDEAD_BEEF));
+        let small = Zeroed::new(1000);
+        assert!(matches!(small, Zeroed::Heap(_)) && small.u32_at(249) == 0);
     }
 }
