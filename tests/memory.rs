@@ -55,7 +55,7 @@ fn a_large_stream_is_coded_in_bounded_memory() {
     let before = peak_rss_mib();
     let mut packed = Vec::new();
     let opts = Options { threads: 2, ..Options::default() };
-    let stats = compress(&codec, &mut Generated { left: size, pos: 0 }, &mut packed, &opts, &|_| {}).unwrap();
+    let stats = compress(Some(&codec), &mut Generated { left: size, pos: 0 }, &mut packed, &opts, &|_| {}).unwrap();
     assert_eq!(stats.input_bytes, size);
     let mut out = Counter(0);
     decompress(&codec, &mut &packed[..], Some(&mut out), 2, &|_| {}).unwrap();
@@ -86,7 +86,7 @@ fn a_large_stream_is_coded_in_bounded_memory() {
 fn lanes_stay_within_their_tables(codec: &PreparedModel, what: &str, size: u64, opts: Options) {
     let before = peak_rss_mib();
     let mut packed = Vec::new();
-    compress(codec, &mut Generated { left: size, pos: 0 }, &mut packed, &opts, &|_| {}).unwrap();
+    compress(Some(codec), &mut Generated { left: size, pos: 0 }, &mut packed, &opts, &|_| {}).unwrap();
     let mut out = Counter(0);
     decompress(codec, &mut &packed[..], Some(&mut out), 2, &|_| {}).unwrap();
     assert_eq!(out.0, size);

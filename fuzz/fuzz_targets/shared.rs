@@ -49,7 +49,7 @@ pub fn roundtrip(codec: &PreparedModel, input: &[u8]) {
         },
     };
     let mut packed = Vec::new();
-    s2s2s::compress(codec, &mut &data[..], &mut packed, &opts, &|_| {}).expect("compress");
+    s2s2s::compress(Some(codec), &mut &data[..], &mut packed, &opts, &|_| {}).expect("compress");
     let mut out = Vec::new();
     s2s2s::decompress(codec, &mut &packed[..], Some(&mut out), opts.threads, &|_| {}).expect("decompress");
     assert!(out == data, "round trip changed the data");

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use s2s2s::{pipeline, Options, PreparedModel};
+use s2s2s::{pipeline, ModelRegistry, Options, PreparedModel};
 
 /// One measured row.
 #[derive(Clone, Debug)]
@@ -116,7 +116,8 @@ fn ppmd(data: &[u8]) -> Result<Option<(u64, f64, f64)>> {
 pub struct Setup<'a> {
     /// The row's label.
     pub name: String,
-    pub model: &'a PreparedModel,
+    /// (`None` for context mixing alone, which uses no model)
+    pub model: Option<&'a PreparedModel>,
     pub opts: Options,
 }
 
@@ -133,7 +134,12 @@ pub fn bench_file(file: &Path, setups: &[Setup]) -> Result<Vec<Row>> {
         let compress_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let mut unpacked = Vec::new();
-        pipeline::decompress(s.model, &mut &packed[..], Some(&mut unpacked), s.opts.threads, &|_| {})?;
+        let out = Some(&mut unpacked as &mut dyn Write);
+        match s.model {
+            Some(m) => pipeline::decompress(m, &mut &packed[..], out, s.opts.threads, &|_| {})?,
+            // (context mixing's frames name no model)
+            None => pipeline::decompress(&ModelRegistry::default(), &mut &packed[..], out, s.opts.threads, &|_| {})?,
+        };
         let decompress_s = t.elapsed().as_secs_f64();
         if unpacked != data {
             bail!("benchmark round trip differs");

@@ -49,6 +49,8 @@ pub enum ModelError {
     Tokenizer { reason: String },
     #[error("the model has no latent policy")]
     NoPolicy,
+    #[error("the {0} profile needs a model, and none was given")]
+    Needed(&'static str),
     #[error("file was made with model {found}, but the loaded model is {}", match expected { Some(e) => e.to_string(), None => "one of the built-in ones".into() })]
     WrongModel { found: ModelId, expected: Option<ModelId> },
 }

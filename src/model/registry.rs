@@ -202,9 +202,13 @@ impl ModelRegistry {
         })
     }
 
-    /// The model that compresses at `level`: the custom model, or the level's built-in one;
-    /// refuses a level whose latent search needs a policy the model lacks.
-    pub fn for_level(&self, level: &Level) -> Result<&PreparedModel, ModelError> {
+    /// The model that compresses at `level`: the custom model, or the level's built-in one
+    /// (`None` for context mixing alone, which uses none: levels 1-2 do not load the built-in
+    /// network); refuses a level whose latent search needs a policy the model lacks.
+    pub fn for_level(&self, level: &Level) -> Result<Option<&PreparedModel>, ModelError> {
+        if level.profile == crate::format::Profile::Cm {
+            return Ok(None);
+        }
         let prepared = match self {
             ModelRegistry::Custom(c) => c,
             ModelRegistry::Builtin(b) => b.get(level.model)?,
@@ -212,7 +216,7 @@ impl ModelRegistry {
         if level.latent == crate::codec::latent::LatentSearch::Policy && prepared.policy().is_none() {
             return Err(ModelError::NoPolicy);
         }
-        Ok(prepared)
+        Ok(Some(prepared))
     }
 }
 

@@ -15,7 +15,7 @@ use crate::codec::stream::{code_in_lockstep, code_on_lane, BlockStream, SegmentC
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::format::{self, BlockHeader, CmParams, EndRecord, FrameHeader, Method, NetArith, Profile};
-use crate::model::{ModelId, PreparedModel};
+use crate::model::{ModelError, ModelId, PreparedModel};
 use crate::transform::LineEndings;
 
 /// A block ready to write.
@@ -310,14 +310,17 @@ impl<'a> Group<'a> {
     }
 }
 
-/// Compresses everything from `input` into one frame on `output`; `progress` gets input bytes done.
+/// Compresses everything from `input` into one frame on `output` with model `m` (`None` serves
+/// only context mixing alone, [`Profile::Cm`], which uses none); `progress` gets input bytes done.
 pub fn compress(
-    m: &PreparedModel,
+    m: Option<&PreparedModel>,
     input: &mut (impl Read + ?Sized),
     output: &mut (impl Write + ?Sized),
     opts: &Options,
     progress: &dyn Fn(u64),
 ) -> Result<Stats> {
+    // (every profile but Cm asks for it before the frame header is written)
+    let model = || m.ok_or(ModelError::Needed(opts.profile.name()));
     // Block sizes beyond what the format allows would make unreadable files.
     let max_block = opts.max_block.clamp(1, format::MAX_BLOCK_SIZE as usize);
     let neural_block = opts.neural_block.clamp(1, max_block.min(format::MAX_NEURAL_BLOCK as usize));
@@ -360,13 +363,16 @@ pub fn compress(
         true => Some(Lanes::new(opts.cm, hybrid, if hybrid { 2 } else { 1 })?),
         false => None,
     };
-    let network = (opts.profile == Profile::Hybrid).then(|| (m, m.engine_for(opts.cm.arith)));
+    let network = match opts.profile == Profile::Hybrid {
+        true => Some(model().map(|m| (m, m.engine_for(opts.cm.arith)))?),
+        false => None,
+    };
     let mut stats = Stats::default();
     let mut out = CountingWriter { inner: output, count: 0 };
     let header = FrameHeader {
         version,
         profile: opts.profile,
-        model_id: if opts.profile == Profile::Cm { opts.cm.to_bytes() } else { m.id().0 },
+        model_id: if opts.profile == Profile::Cm { opts.cm.to_bytes() } else { model()?.id().0 },
         // (a lane frame's blocks are at most one neural block: version 6's bound on what its
         // lanes hold at once counts that)
         block_size: if version >= 6 { opts.neural_block } else { opts.max_block } as u32,
@@ -395,7 +401,10 @@ pub fn compress(
                 })?
             }
             None if buf.is_empty() => Vec::new(),
-            None => pool.install(|| compress_batch(m, &buf, opts))?,
+            None => {
+                let m = model()?;
+                pool.install(|| compress_batch(m, &buf, opts))?
+            }
         };
         for b in blocks {
             stats.add_block(&b.header);

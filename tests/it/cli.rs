@@ -88,7 +88,7 @@ fn profiles_are_recorded_and_components_reported() {
         let codec = s2s2s::PreparedModel::new(s2s2s::Model::load(Path::new(TINY)).unwrap()).unwrap();
         let opts = s2s2s::Options { neural: s2s2s::NeuralUse::Always, profile, ..s2s2s::Options::default() };
         let mut packed = Vec::new();
-        s2s2s::compress(&codec, &mut &text[..], &mut packed, &opts, &|_| {}).unwrap();
+        s2s2s::compress(Some(&codec), &mut &text[..], &mut packed, &opts, &|_| {}).unwrap();
         let path = write(&dir, &format!("{cli}.s2s"), &packed);
         let out = tiny().args(["info", "--components"]).arg(&path).assert().success().get_output().stdout.clone();
         let out = String::from_utf8(out).unwrap();

@@ -88,7 +88,7 @@ fn golden_path(set: &str, name: &str) -> PathBuf {
 
 fn pack(data: &[u8], o: &Options) -> Vec<u8> {
     let mut out = Vec::new();
-    compress(tiny(), &mut &data[..], &mut out, o, &|_| {}).unwrap();
+    compress(Some(tiny()), &mut &data[..], &mut out, o, &|_| {}).unwrap();
     out
 }
 
@@ -284,7 +284,7 @@ fn context_mixing_parameters_out_of_range_are_refused_before_any_output() {
     for cm in bad {
         let mut out = Vec::new();
         let o = Options { profile: Profile::Cm, cm, ..Options::default() };
-        let e = compress(tiny(), &mut &b"some text"[..], &mut out, &o, &|_| {}).unwrap_err();
+        let e = compress(Some(tiny()), &mut &b"some text"[..], &mut out, &o, &|_| {}).unwrap_err();
         assert!(matches!(e, Error::Format(FormatError::CmParams { .. })), "{e}");
         assert!(out.is_empty());
     }

@@ -26,7 +26,7 @@ fn with(profile: Profile, o: Options) -> Options {
 
 fn pack(codec: &PreparedModel, data: &[u8], o: &Options) -> Vec<u8> {
     let mut out = Vec::new();
-    compress(codec, &mut &data[..], &mut out, o, &|_| {}).unwrap();
+    compress(Some(codec), &mut &data[..], &mut out, o, &|_| {}).unwrap();
     out
 }
 
@@ -114,7 +114,7 @@ fn latent_searches_are_independent_of_threads_and_round_trip() {
     for latent in [Search::Heuristic, Search::Policy] {
         let o = Options { latent, ..opts(1, 1000, 1) };
         let mut reference = Vec::new();
-        let stats = s2s2s::compress(&c, &mut &data[..], &mut reference, &o, &|_| {}).unwrap();
+        let stats = s2s2s::compress(Some(&c), &mut &data[..], &mut reference, &o, &|_| {}).unwrap();
         assert!(stats.segments > 0 && stats.latent_segments <= stats.segments);
         for (t, s) in [(2, 1), (2, 32), (3, 2)] {
             assert_eq!(pack(&c, &data, &Options { threads: t, streams_per_thread: s, ..o.clone() }), reference, "{latent:?} threads {t}");
@@ -297,7 +297,7 @@ fn hybrid_groups_keep_context_mixing_alone_where_it_is_smaller() {
     let data = [text(6_000), table, text(6_000), (0..=255u8).collect()].concat();
     let auto = Options { neural: NeuralUse::Auto, ..with(Profile::Hybrid, opts(2, 1000, 1)) };
     let mut packed = Vec::new();
-    let stats = compress(c, &mut &data[..], &mut packed, &auto, &|_| {}).unwrap();
+    let stats = compress(Some(c), &mut &data[..], &mut packed, &auto, &|_| {}).unwrap();
     assert!(stats.groups_without_network > 0, "the network never sat out");
     let always = pack(c, &data, &Options { neural: NeuralUse::Always, ..auto.clone() });
     let info = s2s2s::inspect(&mut &packed[..]).unwrap();

@@ -16,7 +16,7 @@ use super::super::{registry, threads};
 struct Coding<'a> {
     dir: Direction,
     registry: &'a ModelRegistry,
-    compressor: Option<(&'a PreparedModel, Options)>,
+    compressor: Option<(Option<&'a PreparedModel>, Options)>,
     threads: usize,
     quiet: bool,
 }
@@ -70,7 +70,7 @@ fn one_file(common: &Common, coding: &Coding, input: &Path, rules: &OutputRules,
         let pb = progress_bar(if coding.dir == Direction::Compress { len } else { None }, coding.quiet);
         let tick = |n: u64| pb.set_position(n);
         let stats = match &coding.compressor {
-            Some((m, opts)) => pipeline::compress(m, r, w, opts, &tick),
+            Some((m, opts)) => pipeline::compress(*m, r, w, opts, &tick),
             None => pipeline::decompress(coding.registry, r, Some(w), coding.threads, &tick),
         };
         pb.finish_and_clear();
