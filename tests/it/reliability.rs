@@ -278,6 +278,20 @@ fn oversized_options_still_make_readable_files() {
 }
 
 #[test]
+fn context_mixing_alone_needs_no_model_and_the_network_profiles_ask_for_one_before_any_output() {
+    let text = b"some text, some text";
+    let mut alone = Vec::new();
+    compress(None, &mut &text[..], &mut alone, &Options { profile: Profile::Cm, ..Options::default() }, &|_| {}).unwrap();
+    assert!(unpack(&alone).unwrap() == text);
+    for profile in [Profile::Hybrid, Profile::Mixed] {
+        let mut out = Vec::new();
+        let e = compress(None, &mut &text[..], &mut out, &Options { profile, ..Options::default() }, &|_| {}).unwrap_err();
+        assert!(matches!(e, Error::Model(s2s2s::model::ModelError::Needed(_))), "{e}");
+        assert!(out.is_empty());
+    }
+}
+
+#[test]
 fn context_mixing_parameters_out_of_range_are_refused_before_any_output() {
     let bad =
         [CmParams { table_bits: 30, ..Options::default().cm }, CmParams { table_bits: 16, lanes: 0, share: true, ..Options::default().cm }];
