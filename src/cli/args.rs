@@ -36,6 +36,20 @@ impl Cli {
     }
 }
 
+impl Tuning {
+    /// Whether any setting differs from the default level's (an explicit `-6` does not).
+    pub fn is_default(&self) -> bool {
+        let Tuning { level, profile, block_size, latent, lanes, streams, arith } = self;
+        *level == DEFAULT_LEVEL
+            && profile.is_none()
+            && block_size.is_none()
+            && latent.is_none()
+            && lanes.is_none()
+            && streams.is_none()
+            && arith.is_none()
+    }
+}
+
 /// What `--generate` writes.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Generate {
@@ -238,12 +252,16 @@ pub enum Cmd {
         #[arg(long)]
         ablation: bool,
         /// Measure every level, 1 to 9.
-        #[arg(long, conflicts_with = "ablation")]
+        #[arg(long, conflicts_with_all = ["ablation", "level"])]
         levels: bool,
         /// The latent's ablation: level 3 with the profile that codes latents (`--profile
         /// mixed`), with the empty, heuristic and policy latents.
-        #[arg(long, conflicts_with_all = ["ablation", "levels"])]
+        #[arg(long, conflicts_with_all = ["ablation", "levels", "level", "profile", "latent"])]
         latents: bool,
+        /// The level measured (and the base of `--ablation`; with `--levels`, the overrides
+        /// apply to every level).
+        #[command(flatten)]
+        tuning: Tuning,
     },
     /// Write the held-out validation part of each corpus source to DIR (never trained on).
     #[cfg(feature = "train")]

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use s2s2s::{pipeline, ModelRegistry, Options, PreparedModel};
+use s2s2s::{pipeline, ModelRegistry, ModelResolver, Options, PreparedModel};
 
 /// One measured row.
 #[derive(Clone, Debug)]
@@ -134,12 +134,13 @@ pub fn bench_file(file: &Path, setups: &[Setup]) -> Result<Vec<Row>> {
         let compress_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let mut unpacked = Vec::new();
-        let out = Some(&mut unpacked as &mut dyn Write);
-        match s.model {
-            Some(m) => pipeline::decompress(m, &mut &packed[..], out, s.opts.threads, &|_| {})?,
-            // (context mixing's frames name no model)
-            None => pipeline::decompress(&ModelRegistry::default(), &mut &packed[..], out, s.opts.threads, &|_| {})?,
+        // (context mixing's frames name no model; the built-in registry loads none until asked)
+        let builtin = ModelRegistry::default();
+        let models: &dyn ModelResolver = match s.model {
+            Some(m) => m,
+            None => &builtin,
         };
+        pipeline::decompress(models, &mut &packed[..], Some(&mut unpacked as &mut dyn Write), s.opts.threads, &|_| {})?;
         let decompress_s = t.elapsed().as_secs_f64();
         if unpacked != data {
             bail!("benchmark round trip differs");

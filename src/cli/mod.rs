@@ -51,14 +51,19 @@ fn registry(common: &Common) -> Result<ModelRegistry> {
 impl Tuning {
     /// The level's configuration with any explicit overrides.
     fn level(&self) -> Level {
-        Level::get(self.level).expect("clap checks the range").with_overrides(Overrides {
+        Level::get(self.level).expect("clap checks the range").with_overrides(self.overrides())
+    }
+
+    /// The explicit overrides of the level's settings.
+    fn overrides(&self) -> Overrides {
+        Overrides {
             profile: self.profile.map(Into::into),
             block: self.block_size,
             latent: self.latent.map(Into::into),
             lanes: self.lanes,
             streams: self.streams,
             arith: self.arith.map(Into::into),
-        })
+        }
     }
 }
 
@@ -71,13 +76,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if cli.cmd.is_some() && cli.uses_flag_mode() {
         anyhow::bail!("give either a subcommand or the -z/-d/-t/-l flags and files before it, not both");
     }
+    if cli.cmd.is_some() && !cli.io.tuning.is_default() {
+        // (else they would be ignored: each subcommand has its own)
+        anyhow::bail!("put the level and tuning flags after the subcommand, e.g. `s2s2s compress -9 FILE`");
+    }
     match cli.cmd {
         Some(Cmd::Compress(a)) => commands::codec::run(common, &a, Direction::Compress),
         Some(Cmd::Decompress(a)) => commands::codec::run(common, &a, Direction::Decompress),
         Some(Cmd::Test { files }) => commands::codec::test(common, &files),
         Some(Cmd::Info { files, components }) => commands::info::run(common, &files, components),
-        Some(Cmd::Bench { files, ablation, levels, latents }) => {
-            commands::bench::run(common, &files, commands::bench::Matrix::of(ablation, levels, latents))
+        Some(Cmd::Bench { files, ablation, levels, latents, tuning }) => {
+            commands::bench::run(common, &files, commands::bench::Matrix::of(ablation, levels, latents), &tuning)
         }
         #[cfg(feature = "train")]
         Some(Cmd::ValidationSplit { corpus, output }) => commands::train::validation_split(common, &corpus, &output),

@@ -166,6 +166,21 @@ fn usage_errors() {
     s2s().args(["decompress", "nosuffix"]).assert().code(1).stderr(predicates::str::contains("unknown suffix"));
     s2s().args(["compress", "/nonexistent/file"]).assert().code(1).stderr(predicates::str::contains("cannot open"));
     s2s().arg("--no-such-flag").assert().code(2);
+    // a level before the subcommand would be ignored: refused, and nothing is written
+    let dir = TempDir::new().unwrap();
+    let src = write(&dir, "a.txt", b"abc");
+    s2s().args(["-2", "compress"]).arg(&src).assert().code(1).stderr(predicates::str::contains("after the subcommand"));
+    assert!(!dir.path().join("a.txt.s2s").exists());
+}
+
+#[test]
+fn bench_measures_the_level_asked_for_with_its_round_trip() {
+    // level 2 is context mixing alone: its frames name no model (decoded through the built-in registry)
+    let dir = TempDir::new().unwrap();
+    let src = write(&dir, "a.txt", &sample());
+    let out = s2s().args(["bench", "-2", "-T1"]).arg(&src).assert().success();
+    let table = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(table.contains("| s2s2s -2 cm -T1 |"), "{table}");
 }
 
 #[test]

@@ -5,18 +5,18 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use s2s2s::engine::Kernel;
-use s2s2s::level::{Overrides, DEFAULT_LEVEL};
+use s2s2s::level::Overrides;
 use s2s2s::{LatentSearch, Level, Profile};
 
-use super::super::args::Common;
+use super::super::args::{Common, Tuning};
 use super::super::bench::{bench_file, latent_table, summary, table, Setup};
 use super::super::{registry, threads};
 
 /// Which s2s2s configurations a benchmark measures.
 pub enum Matrix {
-    /// The default level.
+    /// One level: the default, or the one asked for (`bench -2 FILE`).
     Default,
-    /// Every numeric profile at the default level (the mixer's ablation).
+    /// Every numeric profile at that level (the mixer's ablation).
     Profiles,
     /// Levels 1 to 9.
     Levels,
@@ -34,43 +34,44 @@ impl Matrix {
         }
     }
 
-    /// The configurations, each with its row label.
-    fn configs(&self) -> Vec<(String, Level)> {
-        let default = Level::get(DEFAULT_LEVEL).expect("the default level exists");
+    /// The configurations, each with its row label, at the level and with the overrides of
+    /// `tuning`.
+    fn configs(&self, tuning: &Tuning) -> Vec<(String, Level)> {
+        let level = |n: u8, o: Overrides| Level::get(n).expect("levels 1-9").with_overrides(o);
         match self {
-            Matrix::Default => vec![(default.profile.name().to_owned(), default)],
+            Matrix::Default => {
+                let l = tuning.level();
+                vec![(format!("-{} {}", tuning.level, l.profile.name()), l)]
+            }
             Matrix::Profiles => [Profile::Cm, Profile::Neural, Profile::Adaptive, Profile::Mixed, Profile::Hybrid]
                 .iter()
-                .map(|&p| (p.name().to_owned(), default.with_overrides(Overrides { profile: Some(p), ..Overrides::default() })))
+                .map(|&p| (p.name().to_owned(), level(tuning.level, Overrides { profile: Some(p), ..tuning.overrides() })))
                 .collect(),
-            Matrix::Levels => (1..=9).map(|n| (format!("-{n}"), Level::get(n).expect("levels 1-9"))).collect(),
-            Matrix::Latents => [
-                ("empty latent", LatentSearch::Off),
-                ("heuristic latent", LatentSearch::Heuristic),
-                ("policy latent", LatentSearch::Policy),
-            ]
-            .into_iter()
-            .map(|(name, latent)| (name.to_owned(), Level { latent, ..latent_level() }))
-            .collect(),
+            Matrix::Levels => (1..=9).map(|n| (format!("-{n}"), level(n, tuning.overrides()))).collect(),
+            Matrix::Latents => {
+                // level 3 with the profile that codes latents (every level's own profile codes none)
+                let three = level(3, Overrides { profile: Some(Profile::Mixed), ..tuning.overrides() });
+                [
+                    ("empty latent", LatentSearch::Off),
+                    ("heuristic latent", LatentSearch::Heuristic),
+                    ("policy latent", LatentSearch::Policy),
+                ]
+                .into_iter()
+                .map(|(name, latent)| (name.to_owned(), Level { latent, ..three }))
+                .collect()
+            }
         }
     }
 }
 
-/// Where latents are measured: level 3 with the profile that codes them (the small network
-/// mixed with the block's token models; every level's own profile codes none).
-fn latent_level() -> Level {
-    let three = Level::get(3).expect("level 3");
-    three.with_overrides(Overrides { profile: Some(Profile::Mixed), ..Overrides::default() })
-}
-
-pub fn run(common: &Common, files: &[PathBuf], matrix: Matrix) -> Result<ExitCode> {
+pub fn run(common: &Common, files: &[PathBuf], matrix: Matrix, tuning: &Tuning) -> Result<ExitCode> {
     if files.is_empty() {
         bail!("bench needs at least one file");
     }
     let registry = registry(common)?;
     let threads = threads(common.threads);
     let setups = matrix
-        .configs()
+        .configs(tuning)
         .into_iter()
         .map(|(name, l)| Ok(Setup { name: format!("s2s2s {name} -T{threads}"), model: registry.for_level(&l)?, opts: l.options(threads) }))
         .collect::<Result<Vec<_>>>()?;
