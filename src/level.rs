@@ -80,7 +80,7 @@ const NEURAL: Level = Level { profile: Profile::Mixed, model: Builtin::Default, 
 const HYBRID: Level = Level { profile: Profile::Hybrid, ..NEURAL };
 
 /// Settings that replace a level's ([`Level::with_overrides`]); `None` keeps the level's.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Overrides {
     pub profile: Option<Profile>,
     /// Neural block size.

@@ -36,20 +36,6 @@ impl Cli {
     }
 }
 
-impl Tuning {
-    /// Whether any setting differs from the default level's (an explicit `-6` does not).
-    pub fn is_default(&self) -> bool {
-        let Tuning { level, profile, block_size, latent, lanes, streams, arith } = self;
-        *level == DEFAULT_LEVEL
-            && profile.is_none()
-            && block_size.is_none()
-            && latent.is_none()
-            && lanes.is_none()
-            && streams.is_none()
-            && arith.is_none()
-    }
-}
-
 /// What `--generate` writes.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Generate {

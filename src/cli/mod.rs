@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::CommandFactory;
-use s2s2s::level::Overrides;
+use s2s2s::level::{Overrides, DEFAULT_LEVEL};
 use s2s2s::{Level, ModelRegistry};
 
 use args::{Cli, Cmd, Common, FileArgs, Generate, Tuning};
@@ -52,6 +52,11 @@ impl Tuning {
     /// The level's configuration with any explicit overrides.
     fn level(&self) -> Level {
         Level::get(self.level).expect("clap checks the range").with_overrides(self.overrides())
+    }
+
+    /// Whether nothing differs from the default level (an explicit `-6` does not).
+    fn is_default(&self) -> bool {
+        self.level == DEFAULT_LEVEL && self.overrides() == Overrides::default()
     }
 
     /// The explicit overrides of the level's settings.

@@ -363,10 +363,7 @@ pub fn compress(
         true => Some(Lanes::new(opts.cm, hybrid, if hybrid { 2 } else { 1 })?),
         false => None,
     };
-    let network = match opts.profile == Profile::Hybrid {
-        true => Some(model().map(|m| (m, m.engine_for(opts.cm.arith)))?),
-        false => None,
-    };
+    let network = (opts.profile == Profile::Hybrid).then(|| model().map(|m| (m, m.engine_for(opts.cm.arith)))).transpose()?;
     let mut stats = Stats::default();
     let mut out = CountingWriter { inner: output, count: 0 };
     let header = FrameHeader {
