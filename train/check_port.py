@@ -1,13 +1,14 @@
-"""Checks the PyTorch port against the shipped default network's recorded figures.
+"""Checks the PyTorch port against the first default network's recorded figures.
 
 The README's held-out bits per token of the default network were measured by the evaluation of
 the PyTorch trainer that trained it (`git show ef2701e:train/pretrain.py`, `evaluate`): 48 random
 128-token segments per source with 128 tokens of context, drawn by `np.random.default_rng(0)`
 from the validation split decoded with errors="ignore" and tokenized in 100,000-character pieces.
-This script repeats that procedure exactly on `models/` (f16 weights) and prints both, plus the
+This script repeats that procedure exactly on `models/default-1/` (that network, retired since,
+f16 weights) and prints both, plus the
 same network through a plain (non-SDPA) attention as a second opinion on the numerics.
 
-    python3 train/check_port.py [--model models] [--corpus ../shared/corpus]
+    python3 train/check_port.py [--model models/default-1] [--corpus ../shared/corpus]
 """
 import argparse
 import math
@@ -77,14 +78,16 @@ def manual_logits(model, enc_ids, pad, dec_in):
 @torch.no_grad()
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default=os.path.join(HERE, "..", "models"))
+    ap.add_argument("--model", default=os.path.join(HERE, "..", "models", "default-1"))
     ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "shared", "corpus"))
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model, c = load_model_dir(a.model)
     model.eval()
-    tok = ByteTokenizer(os.path.join(a.model, "tokenizer.json"))
+    # a built-in network's directory under models/ shares models/tokenizer.json
+    tok_path = os.path.join(a.model, "tokenizer.json")
+    tok = ByteTokenizer(tok_path if os.path.exists(tok_path) else os.path.join(HERE, "..", "models", "tokenizer.json"))
     rng = np.random.default_rng(0)  # one generator through all sources, as the old evaluate()
     ctx, seg = c["context"], c["segment"]
     print(f"{'source':36s} {'README':>7s} {'here':>7s} {'manual':>7s}")

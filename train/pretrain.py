@@ -78,7 +78,7 @@ def parse_args(argv=None):
     ap.add_argument("--val-segments", type=int, default=32, help="fixed validation segments per source")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--tok-threads", type=int, default=2, help="tokenizer threads (cache building only)")
-    ap.add_argument("--precision", default="auto", choices=["auto", "f32", "bf16"], help="auto: bf16 autocast on cuda, f32 on cpu")
+    ap.add_argument("--precision", default="auto", choices=["auto", "f32", "bf16"], help="auto: bf16 autocast on cuda and on CPUs with bf16 instructions, else f32")
     ap.add_argument("--compile", action="store_true", help="torch.compile the network")
     ap.add_argument("--eval-minutes", type=float, default=None, help="default 20; with a --minutes budget only start and end")
     ap.add_argument("--ckpt-minutes", type=float, default=None, help="default 5; 1 with a --minutes budget")
@@ -305,9 +305,23 @@ def make_optimizer(model, a):
                              lr=a.lr, betas=(0.9, 0.98), eps=1e-8)
 
 
+def cpu_has_bf16():
+    """Whether this CPU computes in bf16 (AVX512-BF16 or AMX): there bf16 autocast trained 1.7x faster than
+    f32; without them, 12x slower."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def use_bf16(a, device):
+    return a.precision == "bf16" or (a.precision == "auto" and (device.type == "cuda" or cpu_has_bf16()))
+
+
 def autocast_for(a, device):
-    bf16 = a.precision == "bf16" or (a.precision == "auto" and device.type == "cuda")
-    if bf16:
+    if use_bf16(a, device):
         return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
     return lambda: torch.autocast(device.type, enabled=False)
 
@@ -428,7 +442,7 @@ def main(argv=None):
     figures_path = os.path.join(a.out, "figures.json")
     figures = {"device": str(device) + gpu, "torch": torch.__version__, "config": c,
                "plan": {k: getattr(a, k) for k in PLAN_KEYS}, "budget_minutes": a.minutes, "batch": a.batch,
-               "precision": "bf16" if a.precision == "bf16" or (a.precision == "auto" and device.type == "cuda") else "f32",
+               "precision": "bf16" if use_bf16(a, device) else "f32",
                "compile": bool(a.compile), "data": a.data or a.corpus,
                "training_tokens_available": int(sampler.size.sum()), "before": baseline, "after": None}
     loop_s = 0.0  # wall time of the training loop (synchronised), for tokens/s

@@ -17,21 +17,26 @@ static BUILTIN_TOKENIZER: &[u8] = include_bytes!("../../models/tokenizer.json");
 /// removed while files name it: retired ones stay here so that their files keep decoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Builtin {
-    /// The default network (`models/`).
+    /// The default network of levels 6-9 (`models/`).
     Default,
-    /// A smaller, ~4x faster network for the fast levels (`models/small/`).
+    /// A smaller, ~4x faster network for levels 3-5 (`models/small/`).
     Small,
+    /// The first default network (`models/default-1/`, the same architecture trained on 9.2 M
+    /// tokens), retired when the longer-trained one replaced it: no level writes it, its files
+    /// keep decoding.
+    Default1,
 }
 
 impl Builtin {
     /// Every built-in model.
-    pub const ALL: [Builtin; 2] = [Builtin::Default, Builtin::Small];
+    pub const ALL: [Builtin; 3] = [Builtin::Default, Builtin::Small, Builtin::Default1];
 
     /// The name shown to users.
     pub fn name(self) -> &'static str {
         match self {
             Builtin::Default => "default",
             Builtin::Small => "small",
+            Builtin::Default1 => "default-1",
         }
     }
 
@@ -40,6 +45,9 @@ impl Builtin {
         match self {
             Builtin::Default => (include_bytes!("../../models/config.json"), include_bytes!("../../models/model.safetensors")),
             Builtin::Small => (include_bytes!("../../models/small/config.json"), include_bytes!("../../models/small/model.safetensors")),
+            Builtin::Default1 => {
+                (include_bytes!("../../models/default-1/config.json"), include_bytes!("../../models/default-1/model.safetensors"))
+            }
         }
     }
 
