@@ -49,7 +49,7 @@ TOY = dict(d_model=64, n_heads=2, d_ff=128, enc_layers=1, dec_layers=1, segment=
 CRLF_VAL = ["prose_us_presidential_speeches", "code_python_stdlib"]
 # What defines a run (stored in plan.json); everything else is how this invocation runs it.
 PLAN_KEYS = ["init", "toy", "corpus", "max_bytes", "crlf_share", "empty_context", "steps", "batch", "lr", "warmup",
-             "final_lr", "weight_decay", "seed", "val_segments", "data", "max_tokens"]
+             "final_lr", "weight_decay", "seed", "val_segments", "data", "max_tokens", "boost"]
 
 
 def parse_args(argv=None):
@@ -67,6 +67,8 @@ def parse_args(argv=None):
     ap.add_argument("--cache", default=None, help="token cache directory (default OUT/cache)")
     ap.add_argument("--max-bytes", type=int, default=0, help="bytes of each source's training and validation split (0: all)")
     ap.add_argument("--crlf-share", type=float, default=0.15, help="share of each training split converted to CRLF")
+    ap.add_argument("--boost", default="", help="PREFIX=FACTOR,...: multiply the sampling weight of the sources whose "
+                    "names start with PREFIX (e.g. prose_=3 to spend more of a run where the network is weakest)")
     ap.add_argument("--empty-context", type=float, default=0.05, help="share of examples with no context (a block's first segment)")
     ap.add_argument("--steps", type=int, default=0, help="planned steps: cosine horizon (0: the --minutes budget is the horizon)")
     ap.add_argument("--batch", type=int, default=0, help="segments per step (default 24 on cpu, 512 on cuda)")
@@ -220,15 +222,20 @@ class Sampler:
     Encoder rows are laid out [context, SEP] and the missing context is left padding (masked);
     positions are relative, so that is the engine's [SEP] alone."""
 
-    def __init__(self, train, c, device, empty_context, weight_sizes=None):
+    def __init__(self, train, c, device, empty_context, weight_sizes=None, boost=""):
         """`weight_sizes`: the training tokens each source's sampling weight is computed from (by
-        default those in `train`; a packed folder passes the full splits' sizes)."""
+        default those in `train`; a packed folder passes the full splits' sizes). `boost`: the
+        --boost factors by name prefix."""
         self.c = c
         need = c["context"] + c["segment"] + 1
         self.names = [n for n, t in train.items() if len(t) > need]
         sizes = np.array([len(train[n]) for n in self.names], dtype=np.float64)
         wsizes = sizes if weight_sizes is None else np.array([weight_sizes[n] for n in self.names], dtype=np.float64)
-        self.p = np.sqrt(wsizes) / np.sqrt(wsizes).sum()
+        w = np.sqrt(wsizes)
+        for item in filter(None, boost.split(",")):
+            prefix, factor = item.split("=")
+            w *= np.array([float(factor) if n.startswith(prefix) else 1.0 for n in self.names])
+        self.p = w / w.sum()
         self.offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         self.size = sizes.astype(np.int64)
         self.tokens = torch.from_numpy(np.concatenate([train[n] for n in self.names]).astype(np.int32)).to(device)
@@ -406,7 +413,7 @@ def main(argv=None):
     else:
         train, val = load_data(a, tok, c, log)
         full_sizes = None
-    sampler = Sampler(train, c, device, a.empty_context, full_sizes)
+    sampler = Sampler(train, c, device, a.empty_context, full_sizes, a.boost)
     del train
     log(f"data: {len(sampler.names)} sources, {int(sampler.size.sum()):,} training tokens; sampling weights "
         + ", ".join(f"{n} {p:.3f}" for n, p in zip(sampler.names, sampler.p)))

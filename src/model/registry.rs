@@ -25,11 +25,14 @@ pub enum Builtin {
     /// tokens), retired when the longer-trained one replaced it: no level writes it, its files
     /// keep decoding.
     Default1,
+    /// The second default network (`models/default-2/`: the first trained on for 29.0 M tokens
+    /// more, of all 32 corpus sources), retired when the prose-weighted run replaced it.
+    Default2,
 }
 
 impl Builtin {
     /// Every built-in model.
-    pub const ALL: [Builtin; 3] = [Builtin::Default, Builtin::Small, Builtin::Default1];
+    pub const ALL: [Builtin; 4] = [Builtin::Default, Builtin::Small, Builtin::Default1, Builtin::Default2];
 
     /// The name shown to users.
     pub fn name(self) -> &'static str {
@@ -37,6 +40,7 @@ impl Builtin {
             Builtin::Default => "default",
             Builtin::Small => "small",
             Builtin::Default1 => "default-1",
+            Builtin::Default2 => "default-2",
         }
     }
 
@@ -47,6 +51,9 @@ impl Builtin {
             Builtin::Small => (include_bytes!("../../models/small/config.json"), include_bytes!("../../models/small/model.safetensors")),
             Builtin::Default1 => {
                 (include_bytes!("../../models/default-1/config.json"), include_bytes!("../../models/default-1/model.safetensors"))
+            }
+            Builtin::Default2 => {
+                (include_bytes!("../../models/default-2/config.json"), include_bytes!("../../models/default-2/model.safetensors"))
             }
         }
     }

@@ -193,17 +193,19 @@ fn builtin_model_round_trip() {
 }
 
 #[test]
-fn files_of_the_retired_default_network_decompress() {
+fn files_of_the_retired_default_networks_decompress() {
     // `s2s2s compress -6` and `-6 --profile mixed` (the network in int8 within context mixing, and
-    // in f32 mixed with the token models) of text.txt, made with the first default network before
-    // the longer-trained one replaced it
+    // in f32 mixed with the token models) of text.txt, made with each retired default network
+    // while it was the default
     let text = std::fs::read("tests/golden/text.txt").unwrap();
-    for name in ["text.txt-6.s2s", "text.txt-6-mixed.s2s"] {
-        let packed = format!("tests/golden/builtin-default-1/{name}");
-        let info = s2s().arg("info").arg(&packed).assert().success().get_output().stdout.clone();
-        assert!(String::from_utf8_lossy(&info).contains("(built-in default-1)"), "{name}");
-        let out = s2s().args(["decompress", "-c", "-T2"]).arg(&packed).assert().success().get_output().stdout.clone();
-        assert_eq!(out, text, "{name}");
+    for network in ["default-1", "default-2"] {
+        for name in ["text.txt-6.s2s", "text.txt-6-mixed.s2s"] {
+            let packed = format!("tests/golden/builtin-{network}/{name}");
+            let info = s2s().arg("info").arg(&packed).assert().success().get_output().stdout.clone();
+            assert!(String::from_utf8_lossy(&info).contains(&format!("(built-in {network})")), "{packed}");
+            let out = s2s().args(["decompress", "-c", "-T2"]).arg(&packed).assert().success().get_output().stdout.clone();
+            assert_eq!(out, text, "{packed}");
+        }
     }
 }
 
