@@ -87,6 +87,7 @@ def parse_args(argv=None):
     ap.add_argument("--log-every", type=int, default=None, help="steps between log lines (default 20, 100 on cuda)")
     ap.add_argument("--bench", type=int, default=0, help="only time this many training steps (f32 and bf16) and exit")
     a = ap.parse_args(argv)
+    parse_boost(a.boost)  # refused before minutes of data loading, not after
     budgeted = a.minutes > 0 and a.steps <= 0
     if a.eval_minutes is None:
         a.eval_minutes = float("inf") if budgeted else 20
@@ -212,6 +213,21 @@ def load_packed(a, tok, log):
     return train, val, full
 
 
+def parse_boost(boost):
+    """--boost "PREFIX=FACTOR,..." as (prefix, factor) pairs; anything else is refused."""
+    pairs = []
+    for item in filter(None, boost.split(",")):
+        prefix, sep, factor = item.partition("=")
+        try:
+            f = float(factor)
+        except ValueError:
+            f = -1.0
+        if not sep or not prefix or not f > 0:
+            raise SystemExit(f"--boost: {item!r} is not PREFIX=FACTOR with a factor above 0")
+        pairs.append((prefix, f))
+    return pairs
+
+
 class Sampler:
     """Training examples as src/train/data.rs `Data::sample`: a source with probability proportional to
     the square root of its training tokens (small sources still count), a uniform position, the 128
@@ -232,9 +248,11 @@ class Sampler:
         sizes = np.array([len(train[n]) for n in self.names], dtype=np.float64)
         wsizes = sizes if weight_sizes is None else np.array([weight_sizes[n] for n in self.names], dtype=np.float64)
         w = np.sqrt(wsizes)
-        for item in filter(None, boost.split(",")):
-            prefix, factor = item.split("=")
-            w *= np.array([float(factor) if n.startswith(prefix) else 1.0 for n in self.names])
+        for prefix, factor in parse_boost(boost):
+            hit = np.array([n.startswith(prefix) for n in self.names])
+            if not hit.any():
+                raise SystemExit(f"--boost {prefix}={factor:g}: no source's name starts with {prefix!r}")
+            w[hit] *= factor
         self.p = w / w.sum()
         self.offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         self.size = sizes.astype(np.int64)
