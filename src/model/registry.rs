@@ -28,11 +28,14 @@ pub enum Builtin {
     /// The second default network (`models/default-2/`: the first trained on for 29.0 M tokens
     /// more, of all 32 corpus sources), retired when the prose-weighted run replaced it.
     Default2,
+    /// The third default network (`models/default-3/`: the second trained on for 31.7 M tokens
+    /// more, prose and Wikipedia sampled 3x), retired when a second prose-weighted run replaced it.
+    Default3,
 }
 
 impl Builtin {
     /// Every built-in model.
-    pub const ALL: [Builtin; 4] = [Builtin::Default, Builtin::Small, Builtin::Default1, Builtin::Default2];
+    pub const ALL: [Builtin; 5] = [Builtin::Default, Builtin::Small, Builtin::Default1, Builtin::Default2, Builtin::Default3];
 
     /// The name shown to users.
     pub fn name(self) -> &'static str {
@@ -41,6 +44,7 @@ impl Builtin {
             Builtin::Small => "small",
             Builtin::Default1 => "default-1",
             Builtin::Default2 => "default-2",
+            Builtin::Default3 => "default-3",
         }
     }
 
@@ -54,6 +58,9 @@ impl Builtin {
             }
             Builtin::Default2 => {
                 (include_bytes!("../../models/default-2/config.json"), include_bytes!("../../models/default-2/model.safetensors"))
+            }
+            Builtin::Default3 => {
+                (include_bytes!("../../models/default-3/config.json"), include_bytes!("../../models/default-3/model.safetensors"))
             }
         }
     }
