@@ -230,7 +230,7 @@ pub enum Cmd {
         #[arg(long)]
         components: bool,
     },
-    /// Compare s2s2s with gzip, bzip2, xz, zstd, and lpaq1, zpaq and PPMd where installed (one table, one run).
+    /// Compare s2s2s with gzip, bzip2, xz, zstd, and bzip3, lpaq1, zpaq, paq8px and PPMd where installed (one table, one run).
     Bench {
         files: Vec<PathBuf>,
         /// Measure every numeric profile (context mixing alone, network alone, adaptive token models alone, the

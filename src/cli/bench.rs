@@ -1,5 +1,5 @@
-//! The benchmark: measuring, and the tables: s2s2s beside gzip, bzip2, xz, zstd, and lpaq1,
-//! zpaq and PPMd where installed, on the same files, in one run.
+//! The benchmark: measuring, and the tables: s2s2s beside gzip, bzip2, xz, zstd, and bzip3,
+//! lpaq1, zpaq, paq8px and PPMd where installed, on the same files, in one run.
 
 use std::io::Write;
 use std::path::Path;
@@ -67,14 +67,18 @@ const TOOLS: &[(&str, &[&str], &[&str])] = &[
     ("bzip2 -9", &["bzip2", "-9", "-c"], &["bzip2", "-d", "-c"]),
     ("xz -9", &["xz", "-9", "-c", "-T1"], &["xz", "-d", "-c"]),
     ("zstd -19", &["zstd", "-19", "-c", "-q"], &["zstd", "-d", "-c", "-q"]),
+    // (where installed: Debian's `bzip3`; one thread, as the others)
+    ("bzip3", &["bzip3", "-e", "-c", "-j", "1"], &["bzip3", "-d", "-c", "-j", "1"]),
 ];
 
-/// Context-mixing compressors that work on files, measured where installed (lpaq1:
+/// Context-mixing compressors that work on files, measured where installed (lpaq1 and paq8px:
 /// `../shared/tools/build.sh`; zpaq: Debian's package): (name, compress args, decompress args,
-/// the decompressed file), run in a temporary directory holding the input as `data`.
+/// the decompressed file), run in a temporary directory holding the input as `data`. paq8px
+/// runs at a few KB/s: a megabyte takes it minutes each way.
 const FILE_TOOLS: &[(&str, &[&str], &[&str], &str)] = &[
     ("lpaq1 9", &["lpaq1", "9", "data", "packed"], &["lpaq1", "d", "packed", "unpacked"], "unpacked"),
     ("zpaq -m5", &["zpaq", "a", "packed.zpaq", "data", "-m5"], &["zpaq", "x", "packed.zpaq", "-to", "out"], "out/data"),
+    ("paq8px -8", &["paq8px", "-8", "data", "packed.paq8px216"], &["paq8px", "-d", "packed.paq8px216", "unpacked"], "unpacked"),
 ];
 
 /// Measures one of [`FILE_TOOLS`]: `None` when it is not installed.

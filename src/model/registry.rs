@@ -31,11 +31,15 @@ pub enum Builtin {
     /// The third default network (`models/default-3/`: the second trained on for 31.7 M tokens
     /// more, prose and Wikipedia sampled 3x), retired when a second prose-weighted run replaced it.
     Default3,
+    /// The fourth default network (`models/default-4/`: the third trained on for 32.0 M tokens
+    /// more, prose and Wikipedia sampled 3x), retired when a third prose-weighted run replaced it.
+    Default4,
 }
 
 impl Builtin {
     /// Every built-in model.
-    pub const ALL: [Builtin; 5] = [Builtin::Default, Builtin::Small, Builtin::Default1, Builtin::Default2, Builtin::Default3];
+    pub const ALL: [Builtin; 6] =
+        [Builtin::Default, Builtin::Small, Builtin::Default1, Builtin::Default2, Builtin::Default3, Builtin::Default4];
 
     /// The name shown to users.
     pub fn name(self) -> &'static str {
@@ -45,6 +49,7 @@ impl Builtin {
             Builtin::Default1 => "default-1",
             Builtin::Default2 => "default-2",
             Builtin::Default3 => "default-3",
+            Builtin::Default4 => "default-4",
         }
     }
 
@@ -61,6 +66,9 @@ impl Builtin {
             }
             Builtin::Default3 => {
                 (include_bytes!("../../models/default-3/config.json"), include_bytes!("../../models/default-3/model.safetensors"))
+            }
+            Builtin::Default4 => {
+                (include_bytes!("../../models/default-4/config.json"), include_bytes!("../../models/default-4/model.safetensors"))
             }
         }
     }

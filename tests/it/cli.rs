@@ -198,7 +198,7 @@ fn files_of_the_retired_default_networks_decompress() {
     // in f32 mixed with the token models) of text.txt, made with each retired default network
     // while it was the default
     let text = std::fs::read("tests/golden/text.txt").unwrap();
-    for network in ["default-1", "default-2", "default-3"] {
+    for network in ["default-1", "default-2", "default-3", "default-4"] {
         for name in ["text.txt-6.s2s", "text.txt-6-mixed.s2s"] {
             let packed = format!("tests/golden/builtin-{network}/{name}");
             let info = s2s().arg("info").arg(&packed).assert().success().get_output().stdout.clone();
