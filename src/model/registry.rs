@@ -55,21 +55,22 @@ impl Builtin {
 
     /// Config and weights bytes.
     fn files(self) -> (&'static [u8], &'static [u8]) {
+        // (a model directory under `models/`: its config and weights, embedded)
+        macro_rules! model_dir {
+            ($dir:literal) => {
+                (
+                    include_bytes!(concat!("../../models/", $dir, "config.json")),
+                    include_bytes!(concat!("../../models/", $dir, "model.safetensors")),
+                )
+            };
+        }
         match self {
-            Builtin::Default => (include_bytes!("../../models/config.json"), include_bytes!("../../models/model.safetensors")),
-            Builtin::Small => (include_bytes!("../../models/small/config.json"), include_bytes!("../../models/small/model.safetensors")),
-            Builtin::Default1 => {
-                (include_bytes!("../../models/default-1/config.json"), include_bytes!("../../models/default-1/model.safetensors"))
-            }
-            Builtin::Default2 => {
-                (include_bytes!("../../models/default-2/config.json"), include_bytes!("../../models/default-2/model.safetensors"))
-            }
-            Builtin::Default3 => {
-                (include_bytes!("../../models/default-3/config.json"), include_bytes!("../../models/default-3/model.safetensors"))
-            }
-            Builtin::Default4 => {
-                (include_bytes!("../../models/default-4/config.json"), include_bytes!("../../models/default-4/model.safetensors"))
-            }
+            Builtin::Default => model_dir!(""),
+            Builtin::Small => model_dir!("small/"),
+            Builtin::Default1 => model_dir!("default-1/"),
+            Builtin::Default2 => model_dir!("default-2/"),
+            Builtin::Default3 => model_dir!("default-3/"),
+            Builtin::Default4 => model_dir!("default-4/"),
         }
     }
 
