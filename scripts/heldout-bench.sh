@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# s2s2s levels beside lpaq1 -9, zpaq -m5, PPMd (7-Zip), xz -9 and zstd -19 in one run, on the validation
+# s2s2s levels beside lpaq1 -9, zpaq -m5, PPMd (7-Zip), xz -9, zstd -19, bzip2 -9 and bzip3 in one run, on the validation
 # splits of ../shared/corpus (text no shipped network was trained on), one row per file and tool:
 # bits per byte, compress and decompress KB/s (wall clock, 2 threads for s2s2s), every round
 # trip checked. A tool that is not installed is skipped (lpaq1: ../shared/tools/build.sh; zpaq
-# and 7zz: apt-get install zpaq 7zip).
+# 7zz and bzip3: apt-get install zpaq 7zip bzip3).
 # Usage: scripts/heldout-bench.sh [s2s2s binary]; LEVELS="1 2" (default) picks the levels (an
 # entry LEVEL,PROFILE adds --profile PROFILE, e.g. "6 6,mixed" for level 6 as it was before profile 5),
 # SOURCES and HEAD as in scripts/validation-files.sh; FILES="a b" measures those files instead.
@@ -48,4 +48,8 @@ for f in "${files[@]}"; do
   fi
   measure "$name" "xz -9" "$f" "$w/x.xz" "$w/x.xz.out" "xz -9e -kc '$f' > '$w/x.xz'" "xz -dc '$w/x.xz' > '$w/x.xz.out'"
   measure "$name" "zstd -19" "$f" "$w/x.zst" "$w/x.zst.out" "zstd -19 -qc '$f' > '$w/x.zst'" "zstd -dqc '$w/x.zst' > '$w/x.zst.out'"
+  measure "$name" "bzip2 -9" "$f" "$w/x.bz2" "$w/x.bz2.out" "bzip2 -9kc '$f' > '$w/x.bz2'" "bzip2 -dc '$w/x.bz2' > '$w/x.bz2.out'"
+  if command -v bzip3 >/dev/null; then
+    measure "$name" "bzip3" "$f" "$w/x.bz3" "$w/x.bz3.out" "bzip3 -e -c -j 1 '$f' > '$w/x.bz3'" "bzip3 -d -c -j 1 '$w/x.bz3' > '$w/x.bz3.out'"
+  fi
 done

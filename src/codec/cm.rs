@@ -278,7 +278,7 @@ mod tests {
         // the byte loops are compiled once per vector width; integer arithmetic must not notice
         let text: Vec<u8> =
             (0..2500u32).flat_map(|i| format!("{},{};word{} {}\n", i % 89, i * 31 % 1009, i % 7, i * i % 10_007).into_bytes()).collect();
-        for revision in [CmRevision::First, CmRevision::Second, CmRevision::Third, CmRevision::Fourth] {
+        for revision in [CmRevision::First, CmRevision::Second, CmRevision::Third, CmRevision::Fourth, CmRevision::Fifth] {
             let code = |kernel: Kernel| {
                 let mut lane = Lane::new(16, revision, false, 1);
                 lane.kernel = kernel;

@@ -102,6 +102,7 @@ pub fn read_frame_header(r: &mut impl Read) -> Result<Option<FrameHeader>> {
             || (p.revision != CmRevision::First && version < 9)
             || (p.revision >= CmRevision::Third && version < 11)
             || (p.revision >= CmRevision::Fourth && version < 12)
+            || (p.revision >= CmRevision::Fifth && version < 13)
             || (p.arith != NetArith::F32 && (version < 10 || profile == Profile::Cm))
     }) {
         return Err(FormatError::CmParams { table_bits: p.table_bits, lanes: p.lanes }.into());
@@ -134,7 +135,8 @@ mod tests {
     /// The mixer `header` gives a profile-5 frame of `version`: what that version can say.
     fn hybrid_params(version: u8) -> CmParams {
         let revision = match version {
-            12.. => CmRevision::Fourth,
+            13.. => CmRevision::Fifth,
+            12 => CmRevision::Fourth,
             11 => CmRevision::Third,
             9..=10 => CmRevision::Second,
             _ => CmRevision::First,
@@ -181,7 +183,8 @@ mod tests {
         assert_eq!(read_frame_header(&mut &header(9, Profile::Cm, second.to_bytes())[..]).unwrap().unwrap().cm, Some(second));
         let b = header(8, Profile::Cm, second.to_bytes());
         assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))));
-        // version 11: the third revision, which older versions cannot name; 12 the fourth; no fifth
+        // version 11: the third revision, which older versions cannot name; 12 the fourth; 13 the
+        // fifth; no sixth
         let third = CmParams { revision: CmRevision::Third, ..shared };
         assert_eq!(read_frame_header(&mut &header(11, Profile::Cm, third.to_bytes())[..]).unwrap().unwrap().cm, Some(third));
         for v in [9, 10] {
@@ -192,9 +195,13 @@ mod tests {
         assert_eq!(read_frame_header(&mut &header(12, Profile::Cm, fourth.to_bytes())[..]).unwrap().unwrap().cm, Some(fourth));
         let b = header(11, Profile::Cm, fourth.to_bytes());
         assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))));
-        let mut fifth = fourth.to_bytes();
-        fifth[4] = 4;
-        assert!(matches!(read_frame_header(&mut &header(12, Profile::Cm, fifth)[..]), Err(Error::Format(FormatError::CmParams { .. }))));
+        let fifth = CmParams { revision: CmRevision::Fifth, ..shared };
+        assert_eq!(read_frame_header(&mut &header(13, Profile::Cm, fifth.to_bytes())[..]).unwrap().unwrap().cm, Some(fifth));
+        let b = header(12, Profile::Cm, fifth.to_bytes());
+        assert!(matches!(read_frame_header(&mut &b[..]), Err(Error::Format(FormatError::CmParams { .. }))));
+        let mut sixth = fifth.to_bytes();
+        sixth[4] = 5;
+        assert!(matches!(read_frame_header(&mut &header(13, Profile::Cm, sixth)[..]), Err(Error::Format(FormatError::CmParams { .. }))));
     }
 
     #[test]

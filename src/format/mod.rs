@@ -22,7 +22,7 @@ pub use reader::{FrameReader, Item};
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"S2S2";
 /// Newest format version this build reads and writes (see [`version_for`]).
-pub const VERSION: u8 = 12;
+pub const VERSION: u8 = 13;
 /// Oldest format version this build still reads (version 1's block CRC covers only the header).
 pub const OLDEST_VERSION: u8 = 1;
 /// Largest block a frame may declare (bounds memory when reading hostile input).
@@ -36,14 +36,16 @@ pub const MAX_GROUP_BYTES: u32 = 2 << 20;
 const MAX_NEURAL_BLOCK_V2: u32 = 1 << 16;
 
 /// The version a frame is written as: the oldest that can hold it, so that older builds read
-/// every file they can (12 for a context-mixing frame whose predictor is in its fourth revision,
-/// 11 in its third,
+/// every file they can (13 for a context-mixing frame whose predictor is in its fifth revision,
+/// 12 in its fourth, 11 in its third,
 /// 10 for a profile-5 frame whose network runs in int8, 9 for the other context-mixing frames;
 /// 3 for neural blocks beyond 2^16 bytes, else 2). Versions 4-8 (the context-mixing profiles
 /// before transforms, then before shared lanes, then before the second revision) are read, no
 /// longer written.
 pub fn version_for(profile: Profile, neural_block: usize, cm: CmParams) -> u8 {
-    if profile.uses_cm() && cm.revision >= CmRevision::Fourth {
+    if profile.uses_cm() && cm.revision >= CmRevision::Fifth {
+        13
+    } else if profile.uses_cm() && cm.revision >= CmRevision::Fourth {
         12
     } else if profile.uses_cm() && cm.revision >= CmRevision::Third {
         11

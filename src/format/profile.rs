@@ -67,8 +67,8 @@ impl Profile {
     /// its own versions, so older builds refuse it by version before reading any block.
     pub fn in_version(self, version: u8) -> bool {
         match self {
-            Profile::Hybrid => matches!(version, 5..=12),
-            Profile::Cm => matches!(version, 4 | 7..=12),
+            Profile::Hybrid => matches!(version, 5..=13),
+            Profile::Cm => matches!(version, 4 | 7..=13),
             _ => matches!(version, 1..=3),
         }
     }
@@ -119,6 +119,12 @@ pub enum CmRevision {
     /// by the last byte's top bits instead of the partial byte, mixers that learn at 2/3 of the
     /// rate, and a third APM on the last two bytes, weighed most.
     Fourth,
+    /// Format version 13: two more contexts (the word with the word before the last; the last 4
+    /// bytes case-folded, with the column up to 3), UTF-8 punctuation and symbols (U+0080-U+00BF,
+    /// U+2000-U+2FFF) separate words, two more gated mixers (by the byte before the last; by the
+    /// word's length and the kinds of the last two bytes), and with the network an APM on its
+    /// confidence.
+    Fifth,
 }
 
 /// The network's arithmetic in a profile-5 frame: part of the format, so each stays decodable.
@@ -143,7 +149,7 @@ impl NetArith {
 
 impl CmRevision {
     /// The revision this build writes.
-    pub const LATEST: Self = Self::Fourth;
+    pub const LATEST: Self = Self::Fifth;
 }
 
 impl CmParams {
@@ -172,12 +178,13 @@ impl CmParams {
             0 => CmRevision::First,
             1 => CmRevision::Second,
             2 => CmRevision::Third,
-            _ => CmRevision::Fourth,
+            3 => CmRevision::Fourth,
+            _ => CmRevision::Fifth,
         };
         let arith = if b[5] == 1 { NetArith::Int8 } else { NetArith::F32 };
         let p = CmParams { table_bits: b[0], lanes: b[1], streams: b[2].max(1), share: b[3] == 1, revision, arith };
         let ok = Self::TABLE_BITS.contains(&p.table_bits) && Self::LANES.contains(&p.lanes) && Self::STREAMS.contains(&p.streams);
-        if !ok || b[3] > 1 || b[4] > 3 || b[5] > 1 || b[6..].iter().any(|&x| x != 0) {
+        if !ok || b[3] > 1 || b[4] > 4 || b[5] > 1 || b[6..].iter().any(|&x| x != 0) {
             return Err(FormatError::CmParams { table_bits: b[0], lanes: b[1] });
         }
         Ok(p)
@@ -202,10 +209,15 @@ impl CmParams {
 
     /// Memory the predictors take, in bytes: per lane, the hash table plus ~26 MiB (the match
     /// model's 16 MiB history and 4 MiB index, the mixers' and APMs' weights, profile 5's
-    /// end-of-token counters; each further stream's cursor is a few KiB), and from the fourth
-    /// revision 18 MiB more (its third APM's 17 MiB; each stream's indirect contexts 128 KiB).
+    /// end-of-token counters; each further stream's cursor is a few KiB), from the fourth
+    /// revision 18 MiB more (its third APM's 17 MiB; each stream's indirect contexts 128 KiB),
+    /// from the fifth 2 MiB more (its two mixers' weights and the network APM's rows, 1.3 MiB).
     pub fn memory(self) -> u64 {
-        let fixed: u64 = if self.revision >= CmRevision::Fourth { 44 << 20 } else { 26 << 20 };
+        let fixed: u64 = match self.revision {
+            CmRevision::Fifth => 46 << 20,
+            CmRevision::Fourth => 44 << 20,
+            _ => 26 << 20,
+        };
         u64::from(self.lanes) * ((16u64 << self.table_bits) + fixed)
     }
 }

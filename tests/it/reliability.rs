@@ -19,7 +19,7 @@ const CRLF: &str = "crlf.txt";
 /// profiles) are pinned bit for bit; the others (version 1, and 4-7: the context-mixing profiles
 /// before transform records, on lanes of one stream (5) and of several (6), then before shared
 /// lanes (7)) must still decode.
-const SETS: [(&str, u8, Profile); 19] = [
+const SETS: [(&str, u8, Profile); 21] = [
     ("v1", 1, Profile::Neural),
     ("v2", 2, Profile::Neural),
     ("v2-mixed", 2, Profile::Mixed),
@@ -39,6 +39,8 @@ const SETS: [(&str, u8, Profile); 19] = [
     ("v11-hybrid-streams", 11, Profile::Hybrid),
     ("v12-cm", 12, Profile::Cm),
     ("v12-hybrid-streams", 12, Profile::Hybrid),
+    ("v13-cm", 13, Profile::Cm),
+    ("v13-hybrid-streams", 13, Profile::Hybrid),
 ];
 
 fn current_sets() -> impl Iterator<Item = (&'static str, u8, Profile)> {
@@ -65,7 +67,8 @@ fn originals(version: u8) -> Vec<&'static str> {
 fn golden_options(version: u8, profile: Profile) -> Options {
     let (neural_block, max_block) = if version == 3 { (100_000, 200_000) } else { (2048, 4096) };
     let revision = match version {
-        12.. => CmRevision::Fourth,
+        13.. => CmRevision::Fifth,
+        12 => CmRevision::Fourth,
         11 => CmRevision::Third,
         9..=10 => CmRevision::Second,
         _ => CmRevision::First,

@@ -2,9 +2,10 @@
 //! each predicted from bit histories in hashed contexts (byte orders 1-7, words, the line above,
 //! sparse contexts, from the third revision a table's fields, from the fourth what followed the
 //! last byte or two when they last occurred), a match model and an order-0 table, combined by two
-//! gated logistic mixers and a final one, and refined by two APMs (three from the fourth
-//! revision). With the network (profile 5), the network's probability of each bit is one more
-//! input, and a third mixer gates on its confidence and the byte's place in its token.
+//! gated logistic mixers (four from the fifth revision) and a final one, and refined by two APMs
+//! (three from the fourth revision). With the network (profile 5), the network's probability of
+//! each bit is one more input, a further mixer gates on its confidence and the byte's place in
+//! its token, and from the fifth revision an APM on its confidence refines the result.
 //! Integer arithmetic throughout (12-bit probabilities, [`crate::numeric::logistic`]), so every
 //! machine predicts the same bits.
 //!
@@ -28,8 +29,8 @@ use crate::format::CmRevision;
 use crate::numeric::logistic::{squash, stretch};
 
 /// Hashed contexts (see [`Contexts::hashes`]): 12 in the first two revisions, 14 in the third, 16
-/// in the fourth.
-const CONTEXTS: usize = 16;
+/// in the fourth, 18 in the fifth.
+const CONTEXTS: usize = 18;
 /// The contexts (orders 2-7 and the words') that from the fourth revision give the mixer a second
 /// input where their bit history is one-sided: the same prediction again, so that the mixer can
 /// trust a context that has only ever seen one bit apart from one that has seen both.
@@ -60,6 +61,10 @@ struct Contexts {
     word: u32,
     prev_word: u32,
     prev2_word: u32,
+    /// Letters in the current word (0 between words).
+    word_len: u32,
+    /// The fifth revision: whether the UTF-8 sequence being read is punctuation or a symbol.
+    symbol: bool,
     /// Bytes since the last newline, and the previous line's start and length.
     col: u32,
     line: Vec<u8>,
@@ -82,9 +87,10 @@ fn separates_fields(c: u8) -> bool {
 }
 
 impl Contexts {
-    /// Moves past byte `c`; `indirect`: whether to learn what follows each byte and pair.
-    fn byte(&mut self, c: u8, indirect: bool) {
-        if indirect {
+    /// Moves past byte `c` in the predictor's `revision`.
+    fn byte(&mut self, c: u8, revision: CmRevision) {
+        // the fourth revision: learn what follows each byte and pair
+        if revision >= CmRevision::Fourth {
             if self.after1.is_empty() {
                 self.after1 = vec![0; 1 << 8];
                 self.after2 = vec![0; 1 << 16];
@@ -94,7 +100,16 @@ impl Contexts {
             self.after2[two] = self.after2[two] << 8 | u16::from(c);
         }
         self.last = (self.last << 8) | u64::from(c);
-        if c.is_ascii_alphabetic() || c >= 0x80 {
+        // Bytes of UTF-8 sequences are letters, but from the fifth revision not those of
+        // U+0080-U+00BF (lead byte C2: no-break space, quotes, signs) and U+2000-U+2FFF (E2:
+        // dashes, curly quotes, ellipsis, arrows, symbols), which separate words as ASCII
+        // punctuation does.
+        if revision >= CmRevision::Fifth && c >= 0xC0 {
+            self.symbol = c == 0xC2 || c == 0xE2;
+        }
+        let letter = c.is_ascii_alphabetic() || (c >= 0x80 && !(revision >= CmRevision::Fifth && self.symbol));
+        self.word_len = if letter { self.word_len + 1 } else { 0 };
+        if letter {
             self.word = (self.word ^ u32::from(c.to_ascii_lowercase())).wrapping_mul(0x01EF_C4E5).wrapping_add(1);
         } else if self.word != 0 {
             self.prev2_word = self.prev_word;
@@ -126,6 +141,22 @@ impl Contexts {
         }
     }
 
+    /// The fifth revision's text mixer's weight set (of 512): the current word's length so far
+    /// (up to 7) and the kinds of the last two bytes.
+    fn text_set(&self) -> usize {
+        let kind = |c: u8| match c {
+            b'a'..=b'z' => 0,
+            b'A'..=b'Z' => 1,
+            b'0'..=b'9' => 2,
+            b' ' => 3,
+            b'\n' => 4,
+            b'.' | b'!' | b'?' => 5,
+            0x80.. => 6,
+            _ => 7,
+        };
+        ((self.word_len.min(7) as usize) * 8 + kind(self.last as u8)) * 8 + kind((self.last >> 8) as u8)
+    }
+
     /// The next byte's place in its field, and the byte at that place of the same field in the
     /// line above (0 where there is none).
     fn in_field(&self) -> (u32, u8) {
@@ -142,7 +173,7 @@ impl Contexts {
     }
 
     /// One hash per context for the next byte, in the predictor's `revision` (the first 12 in
-    /// the first two, 14 in the third).
+    /// the first two, 14 in the third, 16 in the fourth).
     fn hashes(&self, revision: CmRevision) -> [u64; CONTEXTS] {
         let l = self.last;
         let second = revision >= CmRevision::Second;
@@ -174,6 +205,10 @@ impl Contexts {
             u64::from(field_above) | (l & 0xff) << 8 | u64::from(offset.min(255)) << 16 | field << 24,
             after1 | (l & 0xff) << 16,
             after2 | (l & 0xffff) << 16,
+            // the fifth revision: the word with the word before the last, and the last 4 bytes
+            // with letters folded to upper case at the start of a line or in it
+            u64::from(self.word) ^ u64::from(self.prev2_word) << 32,
+            (l & 0xdfdf_dfdf) | u64::from(self.col.min(3)) << 32,
         ];
         let mut out = [0u64; CONTEXTS];
         for (i, (o, c)) in out.iter_mut().zip(ctx).enumerate() {
@@ -265,6 +300,7 @@ fn contexts_of(revision: CmRevision) -> usize {
         CmRevision::First | CmRevision::Second => 12,
         CmRevision::Third => 14,
         CmRevision::Fourth => 16,
+        CmRevision::Fifth => 18,
     }
 }
 
@@ -290,7 +326,7 @@ const CONFIDENT: [usize; 4] = [1, 2, 3, 4];
 /// [`Contexts::hashes`] for the contexts' places), and whether it is the APM stage instead.
 /// Context 11 is sparse in the first revision, a word trigram from the second; the third adds
 /// the fields' contexts, the fourth the indirect ones and the one-sided inputs (each removed with
-/// its context).
+/// its context), the fifth a word context and a case-folded order 4.
 fn components(revision: CmRevision) -> Vec<(&'static str, Vec<usize>, bool)> {
     let contexts = contexts_of(revision);
     let one_sided = one_sided_of(revision);
@@ -310,6 +346,11 @@ fn components(revision: CmRevision) -> Vec<(&'static str, Vec<usize>, bool)> {
     if contexts > 14 {
         c.push(("indirect", vec![14, 15], false));
     }
+    if contexts > 16 {
+        // the fifth revision's: the word with the one before the last, a case-folded order 4
+        c[3].1.push(16);
+        c[1].1.push(17);
+    }
     for (_, inputs, _) in &mut c {
         let extra: Vec<usize> = one_sided.iter().enumerate().filter(|(_, i)| inputs.contains(i)).map(|(j, _)| contexts + j).collect();
         inputs.extend(extra);
@@ -327,67 +368,96 @@ fn components(revision: CmRevision) -> Vec<(&'static str, Vec<usize>, bool)> {
 struct Selectors {
     /// The first mixer's set (the match band, or from the second revision how many orders have
     /// seen the context, with the partial byte, or in the fourth the last byte's top 3 bits), the
-    /// second's (last byte and bit position), the network mixer's (0 without the network's
-    /// prediction).
+    /// second's (last byte and bit position), the fifth revision's two (the byte before the last,
+    /// or the text around, and the bit position), the network mixer's (0 without the network's
+    /// prediction), and the network APM's row (the network's confidence, where it predicts).
     c0_set: usize,
     c1_set: usize,
+    c2_set: usize,
+    text_set: usize,
     net_set: usize,
+    net_row: Option<usize>,
     /// The partial byte, the last byte and the last two.
     c0: usize,
     c1: usize,
     last2: usize,
 }
 
-/// The mixing stage: two gated mixers (and with the network a third), the one that combines
-/// them, and the APMs that refine the result (from the fourth revision, one more on the last two
-/// bytes, hashed).
+/// The mixing stage: two gated mixers (four from the fifth revision, and with the network one
+/// more), the one that combines them, and the APMs that refine the result (from the fourth
+/// revision, one more on the last two bytes, hashed; from the fifth, with the network, one on its
+/// confidence).
 #[derive(Clone)]
 struct Mixing {
     mixer_c0: Mixer,
     mixer_c1: Mixer,
+    /// The fifth revision's: gated by the byte before the last, and by the text around (see
+    /// [`Contexts::text_set`]).
+    mixer_c2: Option<Mixer>,
+    mixer_text: Option<Mixer>,
     final_mixer: Mixer,
     apm_order0: Apm,
     apm_order1: Apm,
     apm_order2: Option<Apm>,
     /// The mixer gated by the network's confidence (profile 5 only).
     net_mixer: Option<Mixer>,
+    /// The fifth revision's APM on the network's confidence (profile 5 only), and whether it
+    /// refined the bit being predicted.
+    apm_net: Option<Apm>,
+    net_refined: bool,
     /// The second revision: the APMs weigh more.
     second: bool,
     /// The inputs of the bit being predicted (`n` of them), and the final mixer's.
     x: [i32; INPUTS + 2],
     n: usize,
-    final_x: [i32; 4],
+    final_x: [i32; 6],
     final_n: usize,
 }
 
 /// Bits of the hash of the last two bytes that selects the fourth revision's third APM's rows.
 const APM2_BITS: u32 = 10;
+/// The fifth revision's text mixer's weight sets per bit position (see [`Contexts::text_set`]).
+const TEXT_SETS: usize = 8 * 8 * 8;
+/// Bands of the network's confidence that select the fifth revision's network APM's rows (with
+/// the partial byte).
+const NET_ROWS: usize = 32;
 
 impl Mixing {
     fn new(inputs: usize, network: bool, revision: CmRevision) -> Self {
         let second = revision >= CmRevision::Second;
         let fourth = revision >= CmRevision::Fourth;
-        let young = |m: Mixer| if second { m.young_sets() } else { m };
+        let fifth = revision >= CmRevision::Fifth;
+        // (the fifth revision's mixers are narrow: see [`Mixer`])
+        let young = |m: Mixer| match revision {
+            CmRevision::First => m,
+            CmRevision::Fifth => m.young_sets().narrow(),
+            _ => m.young_sets(),
+        };
         let both = |a: Apm| if second { a.both_points() } else { a };
         // the fourth revision: the first mixer's sets are the confidence and the last byte's top
         // 3 bits (not the partial byte), and both mixers learn at 2/3 of the rate
         let (c0_sets, rate) = match revision {
             CmRevision::First => (256 * 4, 6),
             CmRevision::Second | CmRevision::Third => (256 * 8, 6),
-            CmRevision::Fourth => (8 * 8, 4),
+            CmRevision::Fourth | CmRevision::Fifth => (8 * 8, 4),
         };
+        let mixers = 2 + 2 * usize::from(fifth) + usize::from(network);
         Self {
             mixer_c0: young(Mixer::new(inputs, c0_sets, rate)),
             mixer_c1: young(Mixer::new(inputs, 256 * 8, rate)),
-            final_mixer: young(Mixer::new(3 + usize::from(network), 256, if second { 5 } else { 2 })),
+            mixer_c2: fifth.then(|| young(Mixer::new(inputs, 256 * 8, rate))),
+            mixer_text: fifth.then(|| young(Mixer::new(inputs, TEXT_SETS * 8, rate))),
+            final_mixer: young(Mixer::new(mixers + 1, 256, if second { 5 } else { 2 })),
             apm_order0: both(Apm::new(256, 7)),
             apm_order1: both(Apm::new(1 << 16, 7)),
             apm_order2: fourth.then(|| Apm::new(256 << APM2_BITS, 7).both_points()),
             net_mixer: network.then(|| young(Mixer::new(inputs, 1 + NET_BANDS * TOKEN_PLACES * 8, 6))),
+            apm_net: (fifth && network).then(|| Apm::new(NET_ROWS << 8, 7).both_points()),
+            net_refined: false,
             second,
             x: [0; INPUTS + 2],
             n: 0,
-            final_x: [0; 4],
+            final_x: [0; 6],
             final_n: 0,
         }
     }
@@ -419,9 +489,14 @@ impl Mixing {
         self.final_x[0] = self.mixer_c0.mix(x, s.c0_set);
         self.final_x[1] = self.mixer_c1.mix(x, s.c1_set);
         self.final_n = 2;
+        if let (Some(c2), Some(text)) = (self.mixer_c2.as_mut(), self.mixer_text.as_mut()) {
+            self.final_x[2] = c2.mix(x, s.c2_set);
+            self.final_x[3] = text.mix(x, s.text_set);
+            self.final_n = 4;
+        }
         if let Some(m) = self.net_mixer.as_mut() {
-            self.final_x[2] = m.mix(x, s.net_set);
-            self.final_n = 3;
+            self.final_x[self.final_n] = m.mix(x, s.net_set);
+            self.final_n += 1;
         }
         self.final_x[self.final_n] = 256;
         self.final_n += 1;
@@ -438,7 +513,17 @@ impl Mixing {
         } else {
             2 * pr_mix + a + b
         };
-        (p / 4).clamp(1, 4095)
+        let p = (p / 4).clamp(1, 4095);
+        // the fifth revision: where the network predicts, the average with what an APM on its
+        // confidence makes of the mix
+        self.net_refined = false;
+        match (self.apm_net.as_mut(), s.net_row) {
+            (Some(apm), Some(row)) => {
+                self.net_refined = true;
+                ((p + apm.refine(pr_mix, row << 8 | s.c0)) / 2).clamp(1, 4095)
+            }
+            _ => p,
+        }
     }
 
     #[inline(always)]
@@ -446,13 +531,16 @@ impl Mixing {
         let x = &self.x[..self.n];
         self.mixer_c0.update(x, bit);
         self.mixer_c1.update(x, bit);
-        if let Some(m) = self.net_mixer.as_mut() {
+        for m in [&mut self.mixer_c2, &mut self.mixer_text, &mut self.net_mixer].into_iter().flatten() {
             m.update(x, bit);
         }
         self.final_mixer.update(&self.final_x[..self.final_n], bit);
         self.apm_order0.update(bit);
         self.apm_order1.update(bit);
         if let Some(apm) = self.apm_order2.as_mut() {
+            apm.update(bit);
+        }
+        if let Some(apm) = self.apm_net.as_mut().filter(|_| self.net_refined) {
             apm.update(bit);
         }
     }
@@ -598,7 +686,18 @@ impl Predictor {
         let c0 = self.cur.c0 as usize;
         let c1 = (self.cur.contexts.last & 0xff) as usize;
         let last2 = (self.cur.contexts.last & 0xffff) as usize;
-        let mut sel = Selectors { c0_set: 0, c1_set: c1 * 8 + self.cur.bitpos as usize, net_set: 0, c0, c1, last2 };
+        let bitpos = self.cur.bitpos as usize;
+        let mut sel = Selectors {
+            c0_set: 0,
+            c1_set: c1 * 8 + bitpos,
+            c2_set: (last2 >> 8) * 8 + bitpos,
+            text_set: self.cur.contexts.text_set() * 8 + bitpos,
+            net_set: 0,
+            net_row: None,
+            c0,
+            c1,
+            last2,
+        };
         self.mixing.prefetch(&sel);
         let mut x = [0i32; INPUTS + 2];
         let mut seen = [0u8; CONTEXTS];
@@ -610,10 +709,10 @@ impl Predictor {
         }
         let one_sided = one_sided_of(self.revision);
         if !one_sided.is_empty() {
-            // (the fourth revision's, with constant places so that the loop unrolls)
-            debug_assert!(one_sided == ONE_SIDED && contexts == CONTEXTS);
+            // (from the fourth revision, with constant places so that the loop unrolls)
+            debug_assert!(one_sided == ONE_SIDED);
             for (j, &i) in ONE_SIDED.iter().enumerate() {
-                x[CONTEXTS + j] = if self.states.one_sided(seen[i]) { x[i] } else { 0 };
+                x[contexts + j] = if self.states.one_sided(seen[i]) { x[i] } else { 0 };
             }
         }
         let contexts = contexts + one_sided.len();
@@ -626,6 +725,7 @@ impl Predictor {
                 (x[n], x[n + 1]) = (a, b);
                 // weights by how sure the network is, the byte's place in its token and the bit
                 let band = (b.unsigned_abs() as usize >> 7).min(NET_BANDS - 1);
+                sel.net_row = Some(((b + 2048) as usize >> 7).min(NET_ROWS - 1));
                 sel.net_set = 1 + (band * TOKEN_PLACES + (net.place as usize).min(TOKEN_PLACES - 1)) * 8 + self.cur.bitpos as usize;
             }
             n += 2;
@@ -654,7 +754,7 @@ impl Predictor {
     /// Each ablation's prediction of the bit [`predict`](Self::predict) just predicted.
     #[cold]
     fn predict_ablations(&mut self, x: &[i32; INPUTS + 2], n: usize, mut sel: Selectors) {
-        let net_set = sel.net_set;
+        let (net_set, net_row) = (sel.net_set, sel.net_row);
         let network = network_at(self.contexts() + one_sided_of(self.revision).len());
         for a in &mut self.ablations {
             let mut without = *x;
@@ -662,7 +762,9 @@ impl Predictor {
                 without[i] = 0;
             }
             // without the network, its confidence selects nothing either
-            sel.net_set = if a.inputs.contains(&network) { 0 } else { net_set };
+            let without_network = a.inputs.contains(&network);
+            sel.net_set = if without_network { 0 } else { net_set };
+            sel.net_row = if without_network { None } else { net_row };
             a.p = a.mixing.p(&without, n, &sel, a.apms);
         }
     }
@@ -745,7 +847,7 @@ impl Predictor {
     /// Moves the stream past the byte just completed.
     fn next_byte(&mut self) {
         let c = self.cur.c0 as u8;
-        self.cur.contexts.byte(c, self.revision >= CmRevision::Fourth);
+        self.cur.contexts.byte(c, self.revision);
         self.cur.hashes = self.cur.contexts.hashes(self.revision);
         self.cur.c0 = 1;
         self.cur.bitpos = 0;
