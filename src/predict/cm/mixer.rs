@@ -12,7 +12,7 @@ use crate::numeric::logistic::{squash, stretch};
 /// A narrow mixer ([`narrow`](Self::narrow), from the predictor's fifth revision) keeps each
 /// weight within ±8 (`2^19` in 16.16 fixed point), so that every product `x_i w_i` fits 31 bits
 /// and the sum runs in `i32` (each product rounded down by `2^8` first): the same arithmetic on
-/// every CPU, in a quarter of the vector instructions of the `i64` sum.
+/// every CPU, in 32-bit vector lanes instead of 64-bit ones.
 #[derive(Clone)]
 pub struct Mixer {
     inputs: usize,
@@ -36,7 +36,18 @@ impl Mixer {
     /// A mixer of `inputs` inputs with `sets` weight vectors, learning at `rate`.
     pub fn new(inputs: usize, sets: usize, rate: i32) -> Self {
         let w = (1 << 16) / inputs as i32;
-        Self { inputs, weights: vec![w; inputs * sets], set_no: 0, set: 0, dot: 0, pr: 2048, rate, updates: 0, set_updates: Vec::new(), narrow: false }
+        Self {
+            inputs,
+            weights: vec![w; inputs * sets],
+            set_no: 0,
+            set: 0,
+            dot: 0,
+            pr: 2048,
+            rate,
+            updates: 0,
+            set_updates: Vec::new(),
+            narrow: false,
+        }
     }
 
     /// Boosts each weight set's rate by its own age as well (4x for its first 64 updates, 3x to
