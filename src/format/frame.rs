@@ -13,8 +13,8 @@ use crate::error::Result;
 pub const FRAME_HEADER_LEN: usize = 4 + 1 + 1 + 16 + 4 + 4;
 /// Bytes a profile-5 frame header adds before its CRC: the context mixer's parameters (table
 /// bits and lanes; format version 6 also streams per lane, 8 whether the lanes share, 9 the
-/// predictor's revision, 10 the network's arithmetic; 11 and 12 name a third and a fourth revision
-/// in the same bytes).
+/// predictor's revision, 10 the network's arithmetic; 11, 12 and 13 name a third, a fourth and a
+/// fifth revision in the same bytes).
 fn hybrid_extra(profile: Profile, version: u8) -> usize {
     match (profile, version) {
         (Profile::Hybrid, 5) => 2,
@@ -237,6 +237,10 @@ mod tests {
         let b = header(12, Profile::Hybrid, [9; 16]);
         assert_eq!(b.len(), FRAME_HEADER_LEN + 6);
         assert_eq!(read_frame_header(&mut &b[..]).unwrap().unwrap().cm, Some(hybrid_params(12)));
+        // version 13 the fifth
+        let b = header(13, Profile::Hybrid, [9; 16]);
+        assert_eq!(b.len(), FRAME_HEADER_LEN + 6);
+        assert_eq!(read_frame_header(&mut &b[..]).unwrap().unwrap().cm, Some(hybrid_params(13)));
         // (a profile-4 frame runs no network: its arithmetic byte is always 0)
         for v in [9, 10] {
             let b = header(v, Profile::Cm, CmParams { arith: NetArith::Int8, ..hybrid_params(9) }.to_bytes());
