@@ -27,13 +27,16 @@ pub struct Level {
     pub latent: LatentSearch,
     /// The context mixer's size and lanes (profiles `Cm` and `Hybrid`).
     pub cm: CmParams,
+    /// Whether lanes added to this level (`--lanes`) learn only the blocks they code, for speed
+    /// alone (level 1), instead of sharing what they learn.
+    pub independent_lanes: bool,
 }
 
 const KIB: usize = 1 << 10;
 
 /// Levels 1 to 9.
 pub const LEVELS: [Level; 9] = [
-    Level { profile: Profile::Cm, model: Builtin::Small, block: 1024 * KIB, cm: CM_FAST, ..NEURAL },
+    Level { profile: Profile::Cm, model: Builtin::Small, block: 1024 * KIB, cm: CM_FAST, independent_lanes: true, ..NEURAL },
     Level { profile: Profile::Cm, model: Builtin::Small, block: 1024 * KIB, cm: CM_ONE_LANE, ..NEURAL },
     Level { model: Builtin::Small, block: 64 * KIB, cm: CM_EIGHT_STREAMS, ..HYBRID },
     Level { model: Builtin::Small, block: 64 * KIB, ..HYBRID },
@@ -44,11 +47,14 @@ pub const LEVELS: [Level; 9] = [
     Level { block: 256 * KIB, cm: CM_ONE_LANE, ..HYBRID },
 ];
 
-/// The context mixer of level 1: 64 MiB of hashed statistics per lane, two lanes (220 MiB), each
-/// learning only the blocks it codes (the fastest). Where a level runs the network, it runs in
-/// int8: 1.6-2x faster than f32, and on held-out text within 0.05% of its size.
+/// The context mixer of level 1: one lane of 64 MiB of hashed statistics (110 MiB) that learns
+/// the whole file, 8% faster than level 2's larger table and 1.8% larger on 8 MB. Two lanes, each
+/// learning every other block, were 1.6-1.8x faster on 1.8-8 MB, but each saw half the file: on
+/// held-out prose of 1.8-2.1 MB they were 3.1% and 2.7% larger than one lane, and larger than
+/// lpaq1 -9 (`-1 --lanes 2` still gives them). Where a level runs the network, it runs in int8:
+/// 1.6-2x faster than f32, and on held-out text within 0.05% of its size.
 const CM_FAST: CmParams =
-    CmParams { table_bits: 22, lanes: 2, streams: 1, share: false, revision: CmRevision::LATEST, arith: NetArith::Int8 };
+    CmParams { table_bits: 22, lanes: 1, streams: 1, share: false, revision: CmRevision::LATEST, arith: NetArith::Int8 };
 /// The context mixer of level 2 (and 9): one lane of 256 MiB (302 MiB) that learns the whole
 /// file. Alone, the context mixer is bound by memory latency: on this project's 2-core hosts a
 /// second lane bought 7-11% of speed and cost 1.4-3.7% of size, and absorbing the other lane's
@@ -73,7 +79,14 @@ const CM_MEDIUM: CmParams = CmParams { table_bits: 23, lanes: 1, ..CM_FAST };
 
 /// What the network levels share unless they say otherwise: the network mixed with the block's
 /// token models (profile 2, level 3 before format version 11; `--profile mixed`).
-const NEURAL: Level = Level { profile: Profile::Mixed, model: Builtin::Default, block: 64 * KIB, latent: LatentSearch::Off, cm: CM_NET };
+const NEURAL: Level = Level {
+    profile: Profile::Mixed,
+    model: Builtin::Default,
+    block: 64 * KIB,
+    latent: LatentSearch::Off,
+    cm: CM_NET,
+    independent_lanes: false,
+};
 
 /// Levels 3-9: the network within the context mixer (the block size sets where the network's
 /// context restarts). Smaller than `NEURAL`; with fewer streams, slower.
@@ -111,10 +124,10 @@ impl Level {
             Some(Profile::Cm) if self.profile != Profile::Cm => LEVELS[0],
             _ => self,
         };
-        // lanes added to a one-lane level share what they learn (level 1's two do not: they are
-        // for speed alone)
+        // lanes added to a one-lane level share what they learn (level 1's do not: they are for
+        // speed alone)
         let lanes = o.lanes.unwrap_or(base.cm.lanes);
-        let share = lanes > 1 && (base.cm.share || base.cm.lanes == 1);
+        let share = lanes > 1 && !base.independent_lanes && (base.cm.share || base.cm.lanes == 1);
         let cm =
             CmParams { lanes, streams: o.streams.unwrap_or(base.cm.streams), share, arith: o.arith.unwrap_or(base.cm.arith), ..base.cm };
         Level {
@@ -146,7 +159,7 @@ mod tests {
         }
         // the context mixer's memory as the README states it, and within 2 GiB at any level
         let mib: Vec<u64> = LEVELS.iter().map(|l| l.cm.memory() >> 20).collect();
-        assert_eq!((mib[0], mib[1], mib[2], mib[5], mib[7], mib[8]), (220, 302, 110, 110, 174, 302));
+        assert_eq!((mib[0], mib[1], mib[2], mib[5], mib[7], mib[8]), (110, 302, 110, 110, 174, 302));
         assert!(LEVELS.iter().all(|l| l.cm.memory() <= 2 << 30));
         // a level never runs a cheaper predictor than the one below it
         let cost =
@@ -169,7 +182,11 @@ mod tests {
         let six = Level::get(6).unwrap();
         let more = six.with_overrides(Overrides { lanes: Some(2), streams: Some(8), ..Overrides::default() });
         assert_eq!((more.cm.lanes, more.cm.streams, more.cm.share, more.block), (2, 8, true, six.block));
+        let two = Level::get(2).unwrap().with_overrides(Overrides { lanes: Some(2), ..Overrides::default() });
+        assert_eq!((two.cm.lanes, two.cm.share), (2, true));
+        // level 1's are for speed alone
         let one = Level::get(1).unwrap();
+        assert_eq!(one.cm.lanes, 1);
         assert!(!one.with_overrides(Overrides { lanes: Some(3), ..Overrides::default() }).cm.share);
         assert!(!one.with_overrides(Overrides { lanes: Some(1), ..Overrides::default() }).cm.share);
     }

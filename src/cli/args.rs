@@ -121,8 +121,9 @@ pub struct Tuning {
     #[arg(long, value_enum)]
     pub latent: Option<LatentArg>,
     /// Context-mixing lanes instead of the level's (levels 1-2 and 4-9): blocks are dealt to
-    /// them in turn and they run in parallel; lanes added to a level of one share what they
-    /// learn, a group of blocks late. Fewer lanes compress more.
+    /// them in turn and they run in parallel; lanes added to level 1 each learn only their own
+    /// blocks (the fastest), those added to other levels share what they learn, a group of
+    /// blocks late. Fewer lanes compress more.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=8))]
     pub lanes: Option<u8>,
     /// Blocks each lane codes at once instead of the level's (levels 4-9): the network steps

@@ -85,7 +85,7 @@ impl Default for Options {
             neural: NeuralUse::Auto,
             profile: Profile::Mixed,
             latent: LatentSearch::Off,
-            cm: CmParams { table_bits: 22, lanes: 2, streams: 1, share: false, revision: CmRevision::LATEST, arith: NetArith::Int8 },
+            cm: CmParams { table_bits: 22, lanes: 1, streams: 1, share: false, revision: CmRevision::LATEST, arith: NetArith::Int8 },
         }
     }
 }

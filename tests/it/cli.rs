@@ -280,6 +280,8 @@ fn lanes_and_streams_replace_the_levels_and_are_recorded() {
         ("-4 --block-size 4K --lanes 2 --streams 3", (2, 3, true)),
         ("-6 --block-size 4K", (1, 4, false)),
         ("-1 --lanes 3", (3, 1, false)),
+        ("-2 --lanes 2", (2, 1, true)),
+        ("-1", (1, 1, false)),
     ];
     for (k, (flags, want)) in cases.into_iter().enumerate() {
         let src = write(&dir, &format!("t{k}.txt"), text.as_bytes());
