@@ -63,7 +63,7 @@ while size < 4_600_000:
 open(sys.argv[1], "w").write("".join(out))
 PY
 IFS=';' read -r -a configs <<< "${CONFIGS:--1 --lanes 2;-1;-2}"
-bpb() { echo "scale=3; 8 * $1 / $2" | bc; }
+bpb() { printf "%.3f" "$(echo "scale=6; 8 * $1 / $2" | bc)"; }
 kbs() { echo "scale=0; $1 / 1000 / $2" | bc; }
 w=$(mktemp -d)
 for f in outside_joined.txt moby_whole_fold.txt gutenberg_joined.txt access.log mime.xml validation_joined.txt; do
