@@ -14,8 +14,9 @@ use crate::numeric::logistic::{squash, stretch};
 /// and the sum runs in `i32` (each product rounded down by `2^8` first): the same arithmetic on
 /// every CPU, in 32-bit vector lanes instead of 64-bit ones.
 #[derive(Clone)]
-pub struct Mixer {
+pub struct Mixer<const N: usize> {
     inputs: usize,
+    /// `N` weights per set: `inputs`, then zeros to whole vectors ([`padded`]).
     weights: Vec<i32>,
     /// The weight set in use: its number, and where its weights start.
     set_no: usize,
@@ -32,13 +33,27 @@ pub struct Mixer {
 /// The largest weight of a narrow mixer.
 const NARROW_W: i32 = (1 << 19) - 1;
 
-impl Mixer {
-    /// A mixer of `inputs` inputs with `sets` weight vectors, learning at `rate`.
+/// Inputs per vector in the mixers' loops.
+const LANES: usize = 8;
+
+/// A length for a mixer's input vector of at least `inputs` inputs: whole vectors of
+/// [`LANES`]. The mixers' loops run over a length known when compiling, so that they are
+/// vectorised whole (over a length known only at run time, LLVM unrolled them into blocks of 32
+/// or 64 and left the mixers' 29-31 inputs to its scalar loop); the inputs past a mixer's
+/// `inputs` are zero, and so add nothing and teach their weights nothing.
+pub const fn padded(inputs: usize) -> usize {
+    inputs.div_ceil(LANES) * LANES
+}
+
+impl<const N: usize> Mixer<N> {
+    /// A mixer of `inputs` inputs (at most `N`) with `sets` weight vectors, learning at `rate`.
     pub fn new(inputs: usize, sets: usize, rate: i32) -> Self {
+        assert!(inputs <= N);
         let w = (1 << 16) / inputs as i32;
+        let set: Vec<i32> = (0..N).map(|i| if i < inputs { w } else { 0 }).collect();
         Self {
             inputs,
-            weights: vec![w; inputs * sets],
+            weights: set.repeat(sets),
             set_no: 0,
             set: 0,
             dot: 0,
@@ -53,7 +68,7 @@ impl Mixer {
     /// Boosts each weight set's rate by its own age as well (4x for its first 64 updates, 3x to
     /// 512, 2x to 4096), so that weights selected by rare contexts learn before the file ends.
     pub fn young_sets(mut self) -> Self {
-        self.set_updates = vec![0; self.weights.len() / self.inputs];
+        self.set_updates = vec![0; self.weights.len() / N];
         self
     }
 
@@ -66,34 +81,42 @@ impl Mixer {
     /// Starts loading weight vector `set`.
     #[inline(always)]
     pub fn prefetch(&self, set: usize) {
-        prefetch(&self.weights, set * self.inputs);
-        prefetch(&self.weights, set * self.inputs + 16);
+        prefetch(&self.weights, set * N);
+        prefetch(&self.weights, set * N + 16);
     }
 
-    /// Mixes the inputs `x` (stretched probabilities, one per input) with weight vector `set`;
-    /// returns the stretched mixture.
+    /// The weight vector in use.
     #[inline(always)]
-    pub fn mix(&mut self, x: &[i32], set: usize) -> i32 {
-        debug_assert_eq!(x.len(), self.inputs);
+    fn weights(&mut self) -> &mut [i32; N] {
+        (&mut self.weights[self.set..self.set + N]).try_into().expect("N weights a set")
+    }
+
+    /// Mixes the inputs `x` (stretched probabilities, one per input, then zeros) with weight
+    /// vector `set`; returns the stretched mixture.
+    #[inline(always)]
+    pub fn mix(&mut self, x: &[i32; N], set: usize) -> i32 {
+        debug_assert!(x[self.inputs..].iter().all(|&x| x == 0));
         self.set_no = set;
-        self.set = set * self.inputs;
-        let w = &self.weights[self.set..self.set + self.inputs];
-        self.dot = if self.narrow {
+        self.set = set * N;
+        let narrow = self.narrow;
+        let w = self.weights();
+        let dot = if narrow {
             // (|x| < 2^11 and |w| < 2^19: each product fits, and so does the sum of 2^8 times
-            // fewer bits)
-            let dot: i32 = x.iter().zip(w).map(|(&x, &w)| (x * w) >> 8).sum();
+            // fewer bits, in any order)
+            let dot: i32 = x.iter().zip(w.iter()).map(|(&x, &w)| (x * w) >> 8).sum();
             (dot >> 8).clamp(-2047, 2047)
         } else {
-            let dot: i64 = x.iter().zip(w).map(|(&x, &w)| i64::from(x) * i64::from(w)).sum();
+            let dot: i64 = x.iter().zip(w.iter()).map(|(&x, &w)| i64::from(x) * i64::from(w)).sum();
             (dot >> 16).clamp(-2047, 2047) as i32
         };
-        self.pr = squash(self.dot);
-        self.dot
+        self.dot = dot;
+        self.pr = squash(dot);
+        dot
     }
 
     /// Trains the used weight vector on the coded bit, given the inputs `x` it mixed.
     #[inline(always)]
-    pub fn update(&mut self, x: &[i32], bit: u32) {
+    pub fn update(&mut self, x: &[i32; N], bit: u32) {
         // young weights learn faster: 4x for the first 2^17 updates (16 KiB of input), then 3x,
         // 2x, and the base rate after 2^21
         self.updates = self.updates.saturating_add(1);
@@ -103,8 +126,9 @@ impl Mixer {
             boost = boost.max(1 + i32::from(*n < 64) + i32::from(*n < 512) + i32::from(*n < 4096));
         }
         let err = ((bit << 12) as i32 - self.pr as i32) * self.rate * boost;
-        let w = &mut self.weights[self.set..self.set + self.inputs];
-        if self.narrow {
+        let narrow = self.narrow;
+        let w = self.weights();
+        if narrow {
             for (w, &x) in w.iter_mut().zip(x) {
                 *w = (*w + ((x * err) >> 15)).clamp(-NARROW_W, NARROW_W);
             }

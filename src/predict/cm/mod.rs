@@ -22,7 +22,7 @@ mod zeroed;
 
 use counter::{Counter, HashTable, StateMap, States};
 use matcher::{MatchCursor, MatchModel};
-use mixer::{Apm, Mixer};
+use mixer::{padded, Apm, Mixer};
 pub use token_end::TokenEnd;
 
 use crate::format::CmRevision;
@@ -38,6 +38,11 @@ const ONE_SIDED: [usize; 8] = [1, 2, 3, 4, 5, 6, 8, 9];
 /// Mixer inputs at most: the hashed contexts and their one-sided inputs, order 0, the match
 /// model, a bias (and, with the network, its prediction).
 const INPUTS: usize = CONTEXTS + ONE_SIDED.len() + 3;
+/// The mixers' input vector: the inputs, the network's two, zeros to whole vectors (every
+/// revision's mixers take this many, padded with zeros: [`padded`]).
+const X_LEN: usize = padded(INPUTS + 2);
+/// The final mixer's: up to five mixers' outputs and a bias.
+const FINAL_LEN: usize = padded(6);
 /// Confidence bands of the network's prediction that select the network mixer's weights.
 const NET_BANDS: usize = 16;
 /// Places in a token (first byte, second, third, later) that select them too.
@@ -389,18 +394,18 @@ struct Selectors {
 /// confidence).
 #[derive(Clone)]
 struct Mixing {
-    mixer_c0: Mixer,
-    mixer_c1: Mixer,
+    mixer_c0: Mixer<X_LEN>,
+    mixer_c1: Mixer<X_LEN>,
     /// The fifth revision's: gated by the byte before the last, and by the text around (see
     /// [`Contexts::text_set`]).
-    mixer_c2: Option<Mixer>,
-    mixer_text: Option<Mixer>,
-    final_mixer: Mixer,
+    mixer_c2: Option<Mixer<X_LEN>>,
+    mixer_text: Option<Mixer<X_LEN>>,
+    final_mixer: Mixer<FINAL_LEN>,
     apm_order0: Apm,
     apm_order1: Apm,
     apm_order2: Option<Apm>,
     /// The mixer gated by the network's confidence (profile 5 only).
-    net_mixer: Option<Mixer>,
+    net_mixer: Option<Mixer<X_LEN>>,
     /// The fifth revision's APM on the network's confidence (profile 5 only), and whether it
     /// refined the bit being predicted.
     apm_net: Option<Apm>,
@@ -408,9 +413,9 @@ struct Mixing {
     /// The second revision: the APMs weigh more.
     second: bool,
     /// The inputs of the bit being predicted (`n` of them), and the final mixer's.
-    x: [i32; INPUTS + 2],
+    x: [i32; X_LEN],
     n: usize,
-    final_x: [i32; 6],
+    final_x: [i32; FINAL_LEN],
     final_n: usize,
 }
 
@@ -428,11 +433,13 @@ impl Mixing {
         let fourth = revision >= CmRevision::Fourth;
         let fifth = revision >= CmRevision::Fifth;
         // (the fifth revision's mixers are narrow: see [`Mixer`])
-        let young = |m: Mixer| match revision {
-            CmRevision::First => m,
-            CmRevision::Fifth => m.young_sets().narrow(),
-            _ => m.young_sets(),
-        };
+        fn young<const N: usize>(m: Mixer<N>, revision: CmRevision) -> Mixer<N> {
+            match revision {
+                CmRevision::First => m,
+                CmRevision::Fifth => m.young_sets().narrow(),
+                _ => m.young_sets(),
+            }
+        }
         let both = |a: Apm| if second { a.both_points() } else { a };
         // the fourth revision: the first mixer's sets are the confidence and the last byte's top
         // 3 bits (not the partial byte), and both mixers learn at 2/3 of the rate
@@ -443,21 +450,21 @@ impl Mixing {
         };
         let mixers = 2 + 2 * usize::from(fifth) + usize::from(network);
         Self {
-            mixer_c0: young(Mixer::new(inputs, c0_sets, rate)),
-            mixer_c1: young(Mixer::new(inputs, 256 * 8, rate)),
-            mixer_c2: fifth.then(|| young(Mixer::new(inputs, 256 * 8, rate))),
-            mixer_text: fifth.then(|| young(Mixer::new(inputs, TEXT_SETS * 8, rate))),
-            final_mixer: young(Mixer::new(mixers + 1, 256, if second { 5 } else { 2 })),
+            mixer_c0: young(Mixer::new(inputs, c0_sets, rate), revision),
+            mixer_c1: young(Mixer::new(inputs, 256 * 8, rate), revision),
+            mixer_c2: fifth.then(|| young(Mixer::new(inputs, 256 * 8, rate), revision)),
+            mixer_text: fifth.then(|| young(Mixer::new(inputs, TEXT_SETS * 8, rate), revision)),
+            final_mixer: young(Mixer::new(mixers + 1, 256, if second { 5 } else { 2 }), revision),
             apm_order0: both(Apm::new(256, 7)),
             apm_order1: both(Apm::new(1 << 16, 7)),
             apm_order2: fourth.then(|| Apm::new(256 << APM2_BITS, 7).both_points()),
-            net_mixer: network.then(|| young(Mixer::new(inputs, 1 + NET_BANDS * TOKEN_PLACES * 8, 6))),
+            net_mixer: network.then(|| young(Mixer::new(inputs, 1 + NET_BANDS * TOKEN_PLACES * 8, 6), revision)),
             apm_net: (fifth && network).then(|| Apm::new(NET_ROWS << 8, 7).both_points()),
             net_refined: false,
             second,
-            x: [0; INPUTS + 2],
+            x: [0; X_LEN],
             n: 0,
-            final_x: [0; 6],
+            final_x: [0; FINAL_LEN],
             final_n: 0,
         }
     }
@@ -483,9 +490,9 @@ impl Mixing {
     /// The 12-bit probability of a 1 given the stretched inputs `x[..n]`; `apms`: whether the
     /// APM stage refines it.
     #[inline(always)]
-    fn p(&mut self, x: &[i32; INPUTS + 2], n: usize, s: &Selectors, apms: bool) -> u32 {
+    fn p(&mut self, x: &[i32; X_LEN], n: usize, s: &Selectors, apms: bool) -> u32 {
         (self.x, self.n) = (*x, n);
-        let x = &self.x[..n];
+        let x = &self.x;
         self.final_x[0] = self.mixer_c0.mix(x, s.c0_set);
         self.final_x[1] = self.mixer_c1.mix(x, s.c1_set);
         self.final_n = 2;
@@ -500,7 +507,7 @@ impl Mixing {
         }
         self.final_x[self.final_n] = 256;
         self.final_n += 1;
-        let pr_mix = squash(self.final_mixer.mix(&self.final_x[..self.final_n], s.c0));
+        let pr_mix = squash(self.final_mixer.mix(&self.final_x, s.c0));
         if !apms {
             return pr_mix;
         }
@@ -528,13 +535,13 @@ impl Mixing {
 
     #[inline(always)]
     fn update(&mut self, bit: u32) {
-        let x = &self.x[..self.n];
+        let x = &self.x;
         self.mixer_c0.update(x, bit);
         self.mixer_c1.update(x, bit);
         for m in [&mut self.mixer_c2, &mut self.mixer_text, &mut self.net_mixer].into_iter().flatten() {
             m.update(x, bit);
         }
-        self.final_mixer.update(&self.final_x[..self.final_n], bit);
+        self.final_mixer.update(&self.final_x, bit);
         self.apm_order0.update(bit);
         self.apm_order1.update(bit);
         if let Some(apm) = self.apm_order2.as_mut() {
@@ -699,7 +706,7 @@ impl Predictor {
             last2,
         };
         self.mixing.prefetch(&sel);
-        let mut x = [0i32; INPUTS + 2];
+        let mut x = [0i32; X_LEN];
         let mut seen = [0u8; CONTEXTS];
         let contexts = self.contexts();
         let slots = self.table.slots();
@@ -753,7 +760,7 @@ impl Predictor {
 
     /// Each ablation's prediction of the bit [`predict`](Self::predict) just predicted.
     #[cold]
-    fn predict_ablations(&mut self, x: &[i32; INPUTS + 2], n: usize, mut sel: Selectors) {
+    fn predict_ablations(&mut self, x: &[i32; X_LEN], n: usize, mut sel: Selectors) {
         let (net_set, net_row) = (sel.net_set, sel.net_row);
         let network = network_at(self.contexts() + one_sided_of(self.revision).len());
         for a in &mut self.ablations {

@@ -5,7 +5,7 @@
 
 use super::counter::Counter;
 use super::mix64;
-use super::mixer::{Apm, Mixer};
+use super::mixer::{padded, Apm, Mixer};
 use crate::numeric::logistic::{squash, stretch};
 
 /// Counters of the hashed contexts (4 bytes each).
@@ -21,9 +21,9 @@ const LENGTHS: usize = 16;
 pub struct TokenEnd {
     counters: Vec<u32>,
     slots: [usize; ORDERS.len()],
-    /// The mixer's inputs for the decision being predicted.
-    x: [i32; INPUTS],
-    mixer: Mixer,
+    /// The mixer's inputs for the decision being predicted (zeros to whole vectors).
+    x: [i32; padded(INPUTS)],
+    mixer: Mixer<{ padded(INPUTS) }>,
     apm: Apm,
 }
 
@@ -32,7 +32,7 @@ impl Default for TokenEnd {
         Self {
             counters: vec![0; 1 << TABLE_BITS],
             slots: [0; ORDERS.len()],
-            x: [0; INPUTS],
+            x: [0; padded(INPUTS)],
             mixer: Mixer::new(INPUTS, LENGTHS * 4, 6),
             apm: Apm::new(LENGTHS, 7),
         }
