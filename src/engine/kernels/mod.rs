@@ -93,9 +93,13 @@ impl OnLogits for (&mut Softmax, &mut Cdf) {
 pub struct Kernel(Isa);
 
 impl Kernel {
-    /// The fastest variant this CPU supports.
+    /// The fastest variant this CPU supports, or the one the environment variable `S2S2S_KERNEL`
+    /// names among those it supports (`portable`, `sse2`, `avx2`, ...: for measuring a slower
+    /// variant on a faster CPU; every variant codes the same bits).
     pub fn detect() -> Self {
-        *Self::available().last().expect("portable is always available")
+        let available = Self::available();
+        let named = std::env::var("S2S2S_KERNEL").ok().and_then(|name| available.iter().copied().find(|k| k.name() == name));
+        named.unwrap_or(*available.last().expect("portable is always available"))
     }
 
     /// Every variant this CPU can run, slowest first.
