@@ -184,6 +184,20 @@ fn bench_measures_the_level_asked_for_with_its_round_trip() {
 }
 
 #[test]
+fn a_named_kernel_runs_and_codes_the_same_bits() {
+    // S2S2S_KERNEL picks a slower variant (portable runs everywhere); an unknown name is ignored
+    let dir = TempDir::new().unwrap();
+    let src = write(&dir, "a.txt", &sample());
+    let out = s2s().env("S2S2S_KERNEL", "portable").args(["bench", "-2", "-T1"]).arg(&src).assert().success();
+    let table = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(table.lines().next().unwrap().contains("kernel portable"), "{table}");
+    let code =
+        |kernel: &str| s2s().env("S2S2S_KERNEL", kernel).args(["-2", "-T1", "-c"]).arg(&src).assert().success().get_output().stdout.clone();
+    let best = code("none such");
+    assert_eq!(code("portable"), best);
+}
+
+#[test]
 fn builtin_model_round_trip() {
     let text = "Anarchism is a political philosophy that advocates self-governed societies.\n".repeat(3);
     let packed = s2s().args(["compress", "-T2"]).write_stdin(text.clone()).assert().success().get_output().stdout.clone();
