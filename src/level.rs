@@ -48,11 +48,12 @@ pub const LEVELS: [Level; 9] = [
 ];
 
 /// The context mixer of level 1: one lane of 64 MiB of hashed statistics (110 MiB) that learns
-/// the whole file: 1.05-1.3x level 2's speed (its table is 4x larger), 0.8-1.8% larger on held-out
-/// inputs of 1.2-8 MB. Two lanes, each learning every other block, were 1.2-1.7x faster there,
-/// but each saw half the file: 1.4-8.4% larger than one lane, and on held-out prose of 1.8-2.1 MB
-/// larger than lpaq1 -9 (`-1 --lanes 2` still gives them). Where a level runs the network, it runs in int8:
-/// 1.6-2x faster than f32, and on held-out text within 0.05% of its size.
+/// the whole file: 1.05-1.3x level 2's speed (its table is 4x larger), 0.8-1.8% larger on
+/// held-out inputs of 1.2-8 MB. Two lanes, each learning every other block, were 1.2-1.7x faster
+/// there, but each saw half the file: 1.4-8.4% larger than one lane, and on held-out prose of
+/// 1.8-2.1 MB larger than lpaq1 -9 (`-1 --lanes 2` still gives them). Where a level runs the
+/// network, it runs in int8: 1.6-2x faster than f32, and on held-out text within 0.05% of its
+/// size.
 const CM_FAST: CmParams =
     CmParams { table_bits: 22, lanes: 1, streams: 1, share: false, revision: CmRevision::LATEST, arith: NetArith::Int8 };
 /// The context mixer of level 2 (and 9): one lane of 256 MiB (302 MiB) that learns the whole

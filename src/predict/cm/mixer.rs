@@ -34,15 +34,15 @@ pub struct Mixer<const N: usize> {
 const NARROW_W: i32 = (1 << 19) - 1;
 
 /// Inputs per vector in the mixers' loops.
-const LANES: usize = 8;
+const VECTOR: usize = 8;
 
 /// A length for a mixer's input vector of at least `inputs` inputs: whole vectors of
-/// [`LANES`]. The mixers' loops run over a length known when compiling, so that they are
+/// [`VECTOR`]. The mixers' loops run over a length known when compiling, so that they are
 /// vectorised whole (over a length known only at run time, LLVM unrolled them into blocks of 32
 /// or 64 and left the mixers' 29-31 inputs to its scalar loop); the inputs past a mixer's
 /// `inputs` are zero, and so add nothing and teach their weights nothing.
 pub const fn padded(inputs: usize) -> usize {
-    inputs.div_ceil(LANES) * LANES
+    inputs.div_ceil(VECTOR) * VECTOR
 }
 
 impl<const N: usize> Mixer<N> {
