@@ -125,10 +125,10 @@ impl Level {
             Some(Profile::Cm) if self.profile != Profile::Cm => LEVELS[0],
             _ => self,
         };
-        // lanes added to a one-lane level share what they learn (level 1's do not: they are for
-        // speed alone)
+        // lanes added to a level share what they learn (level 1's do not: they are for speed
+        // alone)
         let lanes = o.lanes.unwrap_or(base.cm.lanes);
-        let share = lanes > 1 && !base.independent_lanes && (base.cm.share || base.cm.lanes == 1);
+        let share = lanes > 1 && !base.independent_lanes;
         let cm =
             CmParams { lanes, streams: o.streams.unwrap_or(base.cm.streams), share, arith: o.arith.unwrap_or(base.cm.arith), ..base.cm };
         Level {

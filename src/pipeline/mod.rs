@@ -16,7 +16,7 @@ pub use decompress::{analyse, decompress, inspect};
 
 use crate::codec::latent::LatentSearch;
 use crate::codec::stream::SegmentCounts;
-use crate::format::{BlockHeader, CmParams, CmRevision, Method, NetArith, Profile};
+use crate::format::{BlockHeader, CmParams, Method, NetArith, Profile};
 use crate::model::ModelId;
 
 /// Neural blocks stepped together on one thread when decompressing.
@@ -85,7 +85,8 @@ impl Default for Options {
             neural: NeuralUse::Auto,
             profile: Profile::Mixed,
             latent: LatentSearch::Off,
-            cm: CmParams { table_bits: 22, lanes: 1, streams: 1, share: false, revision: CmRevision::LATEST, arith: NetArith::Int8 },
+            // (level 1's context mixer)
+            cm: crate::level::LEVELS[0].cm,
         }
     }
 }

@@ -21,7 +21,7 @@ pub struct Mixer<const N: usize> {
     /// The weight set in use: its number, and where its weights start.
     set_no: usize,
     set: usize,
-    dot: i32,
+    /// The last mixture's probability, which the update learns from.
     pr: u32,
     rate: i32,
     updates: u32,
@@ -51,18 +51,7 @@ impl<const N: usize> Mixer<N> {
         assert!(inputs <= N);
         let w = (1 << 16) / inputs as i32;
         let set: Vec<i32> = (0..N).map(|i| if i < inputs { w } else { 0 }).collect();
-        Self {
-            inputs,
-            weights: set.repeat(sets),
-            set_no: 0,
-            set: 0,
-            dot: 0,
-            pr: 2048,
-            rate,
-            updates: 0,
-            set_updates: Vec::new(),
-            narrow: false,
-        }
+        Self { inputs, weights: set.repeat(sets), set_no: 0, set: 0, pr: 2048, rate, updates: 0, set_updates: Vec::new(), narrow: false }
     }
 
     /// Boosts each weight set's rate by its own age as well (4x for its first 64 updates, 3x to
@@ -109,7 +98,6 @@ impl<const N: usize> Mixer<N> {
             let dot: i64 = x.iter().zip(w.iter()).map(|(&x, &w)| i64::from(x) * i64::from(w)).sum();
             (dot >> 16).clamp(-2047, 2047) as i32
         };
-        self.dot = dot;
         self.pr = squash(dot);
         dot
     }

@@ -412,9 +412,8 @@ struct Mixing {
     net_refined: bool,
     /// The second revision: the APMs weigh more.
     second: bool,
-    /// The inputs of the bit being predicted (`n` of them), and the final mixer's.
+    /// The inputs of the bit being predicted, and the final mixer's (and how many it has).
     x: [i32; X_LEN],
-    n: usize,
     final_x: [i32; FINAL_LEN],
     final_n: usize,
 }
@@ -463,7 +462,6 @@ impl Mixing {
             net_refined: false,
             second,
             x: [0; X_LEN],
-            n: 0,
             final_x: [0; FINAL_LEN],
             final_n: 0,
         }
@@ -487,11 +485,11 @@ impl Mixing {
         }
     }
 
-    /// The 12-bit probability of a 1 given the stretched inputs `x[..n]`; `apms`: whether the
-    /// APM stage refines it.
+    /// The 12-bit probability of a 1 given the stretched inputs `x` (zeros past the mixers'
+    /// inputs); `apms`: whether the APM stage refines it.
     #[inline(always)]
-    fn p(&mut self, x: &[i32; X_LEN], n: usize, s: &Selectors, apms: bool) -> u32 {
-        (self.x, self.n) = (*x, n);
+    fn p(&mut self, x: &[i32; X_LEN], s: &Selectors, apms: bool) -> u32 {
+        self.x = *x;
         let x = &self.x;
         self.final_x[0] = self.mixer_c0.mix(x, s.c0_set);
         self.final_x[1] = self.mixer_c1.mix(x, s.c1_set);
@@ -738,7 +736,6 @@ impl Predictor {
             n += 2;
         }
         x[n] = 256;
-        n += 1;
         let band = self.cur.matcher.band();
         // the second revision: how far the match goes or else how many of orders 2-4 and 6 have
         // seen this context (a bit history not empty), as lpaq1 selects its weights
@@ -750,17 +747,17 @@ impl Predictor {
             _ => band,
         };
         sel.c0_set = if self.revision >= CmRevision::Fourth { confidence * 8 + (c1 >> 5) } else { confidence * 256 + c0 };
-        let p = self.mixing.p(&x, n, &sel, true);
+        let p = self.mixing.p(&x, &sel, true);
         if !self.ablations.is_empty() {
             self.last_p = p;
-            self.predict_ablations(&x, n, sel);
+            self.predict_ablations(&x, sel);
         }
         p
     }
 
     /// Each ablation's prediction of the bit [`predict`](Self::predict) just predicted.
     #[cold]
-    fn predict_ablations(&mut self, x: &[i32; X_LEN], n: usize, mut sel: Selectors) {
+    fn predict_ablations(&mut self, x: &[i32; X_LEN], mut sel: Selectors) {
         let (net_set, net_row) = (sel.net_set, sel.net_row);
         let network = network_at(self.contexts() + one_sided_of(self.revision).len());
         for a in &mut self.ablations {
@@ -772,7 +769,7 @@ impl Predictor {
             let without_network = a.inputs.contains(&network);
             sel.net_set = if without_network { 0 } else { net_set };
             sel.net_row = if without_network { None } else { net_row };
-            a.p = a.mixing.p(&without, n, &sel, a.apms);
+            a.p = a.mixing.p(&without, &sel, a.apms);
         }
     }
 

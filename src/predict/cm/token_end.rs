@@ -14,6 +14,8 @@ const TABLE_BITS: u32 = 18;
 const ORDERS: [u32; 6] = [0, 1, 2, 3, 4, 6];
 /// Inputs: the network and its mixture, one counter per context, a bias.
 const INPUTS: usize = ORDERS.len() + 3;
+/// The mixer's input vector: the inputs, then zeros to whole vectors.
+const X_LEN: usize = padded(INPUTS);
 /// Token lengths told apart.
 const LENGTHS: usize = 16;
 
@@ -22,8 +24,8 @@ pub struct TokenEnd {
     counters: Vec<u32>,
     slots: [usize; ORDERS.len()],
     /// The mixer's inputs for the decision being predicted (zeros to whole vectors).
-    x: [i32; padded(INPUTS)],
-    mixer: Mixer<{ padded(INPUTS) }>,
+    x: [i32; X_LEN],
+    mixer: Mixer<X_LEN>,
     apm: Apm,
 }
 
@@ -32,7 +34,7 @@ impl Default for TokenEnd {
         Self {
             counters: vec![0; 1 << TABLE_BITS],
             slots: [0; ORDERS.len()],
-            x: [0; padded(INPUTS)],
+            x: [0; X_LEN],
             mixer: Mixer::new(INPUTS, LENGTHS * 4, 6),
             apm: Apm::new(LENGTHS, 7),
         }
