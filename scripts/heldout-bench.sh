@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # s2s2s levels beside lpaq1 -9, zpaq -m5, PPMd (7-Zip), xz -9, zstd -19, bzip2 -9 and bzip3 in one
-# run, on the validation splits of ../shared/corpus (text no shipped network was trained on), one row per file and tool:
+# run, on the validation splits of ../shared/corpus (text no shipped network was trained on), one
+# row per file and tool:
 # bits per byte, compress and decompress KB/s (wall clock, 2 threads for s2s2s), every round
 # trip checked. A tool that is not installed is skipped (lpaq1: ../shared/tools/build.sh; zpaq
 # 7zz and bzip3: apt-get install zpaq 7zip bzip3).
