@@ -7,19 +7,27 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let args = match cli::args::Cli::try_parse_from(cli::args::expand_level_flags(std::env::args_os())) {
+    // (`--version`'s text is worked out at run time: the CPU's kernel, the networks built in)
+    let command = cli::args::Cli::command().long_version(&*Box::leak(cli::version::long().into_boxed_str()));
+    let parsed = command.try_get_matches_from(cli::args::expand_level_flags(std::env::args_os()));
+    let args = match parsed.and_then(|m| cli::args::Cli::from_arg_matches(&m)) {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
-    if args.common.threads > 0 {
+    if let Err(e) = cli::env::load() {
+        eprintln!("{}", cli::error_line(&e));
+        return ExitCode::from(2);
+    }
+    let threads = cli::threads_asked(&args.common);
+    if threads > 0 {
         // candle's CPU kernels (training) size their pool from this; set before any thread starts
-        std::env::set_var("RAYON_NUM_THREADS", args.common.threads.to_string());
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     }
     cli::files::install_signal_handler();
     match cli::run(args) {

@@ -162,7 +162,7 @@ pub fn process(input: &Path, sink: &Sink, force: bool, work: &Work<'_>) -> Resul
         .tempfile_in(dir)
         .with_context(|| format!("{}: cannot create a file in this directory", dir.display()))?;
     *PARTIAL_OUTPUT.lock().unwrap_or_else(|e| e.into_inner()) = Some(tmp.path().to_path_buf());
-    let written = write_temporary(tmp, &mut src, len, work);
+    let written = write_temporary(tmp, out, &mut src, len, work);
     *PARTIAL_OUTPUT.lock().unwrap_or_else(|e| e.into_inner()) = None;
     let (stats, tmp) = written?;
     if force { tmp.persist(out) } else { tmp.persist_noclobber(out) }
@@ -173,7 +173,7 @@ pub fn process(input: &Path, sink: &Sink, force: bool, work: &Work<'_>) -> Resul
 
 fn write_direct(mut w: impl Write, src: &mut Source, len: Option<u64>, work: &Work<'_>) -> Result<Stats> {
     let stats = work(&mut src.reader, &mut w, len)?;
-    w.flush()?;
+    w.flush().context("cannot write the output")?;
     Ok(stats)
 }
 
@@ -181,19 +181,23 @@ fn write_direct(mut w: impl Write, src: &mut Source, len: Option<u64>, work: &Wo
 /// modification time, and reaches the disk before it is renamed into place.
 fn write_temporary(
     tmp: tempfile::NamedTempFile,
+    out: &Path,
     src: &mut Source,
     len: Option<u64>,
     work: &Work<'_>,
 ) -> Result<(Stats, tempfile::NamedTempFile)> {
     let mut w = BufWriter::with_capacity(1 << 20, tmp);
     let stats = work(&mut src.reader, &mut w, len)?;
-    let tmp = w.into_inner().map_err(|e| e.into_error())?;
-    if let Some(meta) = src.meta.as_ref().filter(|m| m.is_file()) {
-        tmp.as_file().set_permissions(meta.permissions())?;
-        if let Ok(mtime) = meta.modified() {
-            tmp.as_file().set_modified(mtime)?;
+    let finish = || -> std::io::Result<tempfile::NamedTempFile> {
+        let tmp = w.into_inner().map_err(|e| e.into_error())?;
+        if let Some(meta) = src.meta.as_ref().filter(|m| m.is_file()) {
+            tmp.as_file().set_permissions(meta.permissions())?;
+            if let Ok(mtime) = meta.modified() {
+                tmp.as_file().set_modified(mtime)?;
+            }
         }
-    }
-    tmp.as_file().sync_all()?;
-    Ok((stats, tmp))
+        tmp.as_file().sync_all()?;
+        Ok(tmp)
+    };
+    Ok((stats, finish().with_context(|| format!("{}: cannot write", out.display()))?))
 }

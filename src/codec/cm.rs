@@ -12,6 +12,9 @@
 //! model's history), all sharing the lane's tables, mixers and history, token by token in a
 //! fixed order.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use super::coder::{BitCoder, Decoder, Encoder, Replay};
 use super::trie::Trie;
 use super::CodingError;
@@ -46,6 +49,9 @@ pub struct Lane {
     pub sat_out: u64,
     /// The variant the byte loops are compiled for (the same bits on every one).
     kernel: Kernel,
+    /// Where the bytes this lane codes are counted, for progress reports (a copy of the lane
+    /// that only tries an alternative counts nowhere); never read by the coder.
+    pub progress: Option<Arc<AtomicU64>>,
 }
 
 /// `part / whole` in 12 bits, kept codable (`1..=4095`).
@@ -61,7 +67,8 @@ impl Lane {
         let slots = if streams > 1 { (0..streams).map(|i| (i > 0).then(Cursor::default)).collect() } else { Vec::new() };
         let predictor = Predictor::new(table_bits, revision, network, Cursor::default());
         let (end, kernel) = (TokenEnd::default(), Kernel::best());
-        Self { predictor, slots, active: 0, seen: 0, end, skip_alone: 0, skip_network: 0, network_rest: 0, sat_out: 0, kernel }
+        let progress = None;
+        Self { predictor, slots, active: 0, seen: 0, end, skip_alone: 0, skip_network: 0, network_rest: 0, sat_out: 0, kernel, progress }
     }
 
     /// From now on, also measures what each component of the predictor saves
@@ -181,11 +188,19 @@ impl Lane {
         }
     }
 
+    /// Counts `bytes` coded, for progress reports.
+    pub fn count(&self, bytes: usize) {
+        if let Some(p) = &self.progress {
+            p.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+    }
+
     /// Codes `data` as the next block of stream `slot`; returns the payload.
     pub fn compress(&mut self, slot: usize, data: &[u8]) -> Result<Vec<u8>, CodingError> {
         self.select(slot);
         let mut enc = Encoder::default();
         self.kernel.vectorised(Bytes { lane: self, coder: &mut enc, input: data, out: None })?;
+        self.count(data.len());
         Ok(enc.finish())
     }
 
@@ -195,6 +210,7 @@ impl Lane {
         let mut dec = Decoder::new(payload)?;
         let mut out = Vec::with_capacity(len);
         self.kernel.vectorised(Bytes { lane: self, coder: &mut dec, input: &[], out: Some((&mut out, len)) })?;
+        self.count(len);
         Ok(out)
     }
 

@@ -230,9 +230,11 @@ impl<C: SymbolCoder + BitCoder> BlockStream<C> {
     fn code_on_lane(&mut self, lane: &mut Lane, trie: &Trie) -> Result<(), CodingError> {
         let mixed = self.hybrid.as_mut().map(|h| std::mem::take(&mut h.mixed)).expect("a stream on a lane");
         let got = self.code_token(self.step_index(), &mixed, Some((lane, trie)));
+        let token = got?;
+        lane.count(trie.bytes_of(token).len());
         let h = self.hybrid.as_mut().expect("a stream on a lane");
         h.mixed = mixed;
-        h.coded = Some(got?);
+        h.coded = Some(token);
         Ok(())
     }
 

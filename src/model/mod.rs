@@ -47,6 +47,10 @@ pub enum ModelError {
     UnknownTensor { name: String },
     #[error("tokenizer: {reason}")]
     Tokenizer { reason: String },
+    #[error(
+        "needs the retired built-in network {0}, which this build leaves out: build s2s2s with `cargo install --locked --path . --features retired-networks` to decode it"
+    )]
+    NotBuiltIn(&'static str),
     #[error("the model has no latent policy")]
     NoPolicy,
     #[error("the {0} profile needs a model, and none was given")]

@@ -53,34 +53,59 @@ impl Builtin {
         }
     }
 
-    /// Config and weights bytes.
-    fn files(self) -> (&'static [u8], &'static [u8]) {
+    /// Whether the network is retired: no level writes it, its files keep decoding.
+    pub fn is_retired(self) -> bool {
+        !matches!(self, Builtin::Default | Builtin::Small)
+    }
+
+    /// Config and weights bytes, or `None` for a retired network this build leaves out (the
+    /// cargo feature `retired-networks` builds them in).
+    fn files(self) -> Option<(&'static [u8], &'static [u8])> {
         // (a model directory under `models/`: its config and weights, embedded)
         macro_rules! model_dir {
             ($dir:literal) => {
-                (
+                Some((
                     include_bytes!(concat!("../../models/", $dir, "config.json")),
                     include_bytes!(concat!("../../models/", $dir, "model.safetensors")),
-                )
+                ))
+            };
+        }
+        #[cfg(not(feature = "retired-networks"))]
+        macro_rules! retired {
+            ($dir:literal) => {
+                None
+            };
+        }
+        #[cfg(feature = "retired-networks")]
+        macro_rules! retired {
+            ($dir:literal) => {
+                model_dir!($dir)
             };
         }
         match self {
             Builtin::Default => model_dir!(""),
             Builtin::Small => model_dir!("small/"),
-            Builtin::Default1 => model_dir!("default-1/"),
-            Builtin::Default2 => model_dir!("default-2/"),
-            Builtin::Default3 => model_dir!("default-3/"),
-            Builtin::Default4 => model_dir!("default-4/"),
+            Builtin::Default1 => retired!("default-1/"),
+            Builtin::Default2 => retired!("default-2/"),
+            Builtin::Default3 => retired!("default-3/"),
+            Builtin::Default4 => retired!("default-4/"),
         }
     }
 
+    /// Whether this build carries the network's weights.
+    pub fn is_built_in(self) -> bool {
+        self.files().is_some()
+    }
+
     /// The identity a container records for this model (hashed once per process; nothing is
-    /// parsed).
+    /// parsed). A retired network's is recorded in [`RETIRED_IDS`], so that a build without its
+    /// weights still knows which files need it (a test checks them against the weights).
     pub fn id(self) -> ModelId {
         static IDS: [OnceLock<ModelId>; Builtin::ALL.len()] = [const { OnceLock::new() }; Builtin::ALL.len()];
-        *IDS[self as usize].get_or_init(|| {
-            let (config, weights) = self.files();
-            ModelId::of(BUILTIN_TOKENIZER, config, weights)
+        *IDS[self as usize].get_or_init(|| match (self.files(), self.is_retired()) {
+            (_, true) => ModelId(RETIRED_IDS[self as usize - Builtin::Default1 as usize]),
+            (Some((config, weights)), false) => ModelId::of(BUILTIN_TOKENIZER, config, weights),
+            (None, false) => unreachable!("the current networks are always built in"),
         })
     }
 
@@ -96,7 +121,7 @@ impl Builtin {
 
     /// Writes the model as a model directory (to train from it).
     pub fn write_to(self, dir: &Path) -> std::io::Result<()> {
-        let (config, weights) = self.files();
+        let (config, weights) = self.files().ok_or_else(|| std::io::Error::other(ModelError::NotBuiltIn(self.name())))?;
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("tokenizer.json"), BUILTIN_TOKENIZER)?;
         std::fs::write(dir.join("config.json"), config)?;
@@ -106,10 +131,18 @@ impl Builtin {
 
     /// Loads the model.
     pub fn load(self) -> Result<Model, ModelError> {
-        let (config, weights) = self.files();
+        let (config, weights) = self.files().ok_or(ModelError::NotBuiltIn(self.name()))?;
         Model::from_bytes(BUILTIN_TOKENIZER, config, weights)
     }
 }
+
+/// The identities of the retired networks `default-1` to `default-4`, in [`Builtin`] order.
+const RETIRED_IDS: [[u8; 16]; 4] = [
+    [0x79, 0x0a, 0x3f, 0x20, 0x88, 0x97, 0x72, 0xd3, 0xc7, 0x52, 0x3a, 0x97, 0x4b, 0x88, 0x3c, 0x75],
+    [0x0b, 0x1e, 0x7c, 0x1f, 0x39, 0xba, 0xff, 0x7a, 0x0a, 0xbd, 0x46, 0xcf, 0x1a, 0x66, 0x02, 0x4f],
+    [0xdd, 0x2c, 0xf8, 0xcf, 0x97, 0xf4, 0x0f, 0x83, 0x2d, 0x84, 0x1d, 0x2a, 0xf5, 0x49, 0xa2, 0xee],
+    [0x1d, 0x7d, 0xda, 0x8f, 0x3c, 0x89, 0x44, 0x95, 0xd0, 0x58, 0xbf, 0x3b, 0x43, 0x84, 0xa9, 0x4d],
+];
 
 /// A model ready to code: its tokenizer and deterministic engine, and its policy's engine.
 pub struct PreparedModel {
@@ -256,6 +289,26 @@ impl ModelResolver for ModelRegistry {
         match self {
             ModelRegistry::Custom(c) => c.resolve(id),
             ModelRegistry::Builtin(b) => b.resolve(id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_retired_networks_identities_are_those_of_their_weights() {
+        // (read from the source tree, so that a build without them checks them too)
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        for b in Builtin::ALL.into_iter().filter(|b| b.is_retired()) {
+            let read = |f: &str| std::fs::read(dir.join(b.name()).join(f)).unwrap();
+            assert_eq!(b.id(), ModelId::of(BUILTIN_TOKENIZER, &read("config.json"), &read("model.safetensors")), "{}", b.name());
+            assert_eq!(Builtin::from_id(&b.id()), Some(b));
+            assert_eq!(b.is_built_in(), cfg!(feature = "retired-networks"));
+            if !b.is_built_in() {
+                assert!(matches!(b.load(), Err(ModelError::NotBuiltIn(n)) if n == b.name()));
+            }
         }
     }
 }

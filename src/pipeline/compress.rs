@@ -2,12 +2,14 @@
 
 use std::borrow::Cow;
 use std::io::{Read, Write};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::batch::{in_groups, thread_pool};
 use super::lanes::Lanes;
-use super::{looks_like_text, NeuralUse, Options, Stats, BATCH_BLOCKS, BATCH_BYTES};
+use super::{looks_like_text, reporting, NeuralUse, Options, Stats, BATCH_BLOCKS, BATCH_BYTES};
 use crate::codec::cm::Lane;
 use crate::codec::coder::Encoder;
 use crate::codec::latent::{self, LatentSearch};
@@ -207,6 +209,8 @@ pub(super) fn lane_group(
         return group.code(lane, Some(network), threads);
     }
     let mut alone = lane.clone();
+    // (the trial's bytes are counted once, by the lane with the network)
+    alone.progress = None;
     // (with more than one thread, on a thread of its own: the network's work waits on its own
     // threads in turn)
     let (with_network, without) = match threads {
@@ -221,6 +225,7 @@ pub(super) fn lane_group(
     let size = |c: &[Coded]| c.iter().map(|c| c.payload.len()).sum::<usize>();
     let (alone_size, network_size) = (size(&without), size(&with_network));
     if fits(&without) && alone_size < network_size {
+        alone.progress = lane.progress.take();
         *lane = alone;
         // where context mixing alone wins by far (on tables and logs by 4-13%; where it won a
         // group of prose at level 4, by 1.8% at most), the network sits out the next groups
@@ -311,7 +316,8 @@ impl<'a> Group<'a> {
 }
 
 /// Compresses everything from `input` into one frame on `output` with model `m` (`None` serves
-/// only context mixing alone, [`Profile::Cm`], which uses none); `progress` gets input bytes done.
+/// only context mixing alone, [`Profile::Cm`], which uses none); `progress` gets the input bytes
+/// coded so far, every 100 ms or so.
 pub fn compress(
     m: Option<&PreparedModel>,
     input: &mut (impl Read + ?Sized),
@@ -363,6 +369,12 @@ pub fn compress(
         true => Some(Lanes::new(opts.cm, hybrid, if hybrid { 2 } else { 1 })?),
         false => None,
     };
+    let counter = Arc::new(AtomicU64::new(0));
+    if let Some(lanes) = lanes.as_mut() {
+        lanes.count_into(&counter);
+    }
+    // (bytes handed to the lanes in earlier batches)
+    let mut dealt = 0;
     let network = (opts.profile == Profile::Hybrid).then(|| model().map(|m| (m, m.engine_for(opts.cm.arith)))).transpose()?;
     let mut stats = Stats::default();
     let mut out = CountingWriter { inner: output, count: 0 };
@@ -393,9 +405,22 @@ pub fn compress(
                 queue.extend(split_pieces(&buf, opts.neural_block).into_iter().map(<[u8]>::to_vec));
                 let take = if buf.is_empty() { queue.len() } else { queue.len() / lanes.group() * lanes.group() };
                 let pieces: Vec<Vec<u8>> = queue.drain(..take).collect();
-                pool.install(|| {
-                    lanes.run(&pieces, |lane, group, threads| lane_group(lane, network, &slices(group), opts.neural, threads), |p, _| p)
-                })?
+                let len: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+                let before = dealt;
+                dealt += len;
+                reporting(
+                    &counter,
+                    |n| progress(before + n.min(len)),
+                    || {
+                        pool.install(|| {
+                            lanes.run(
+                                &pieces,
+                                |lane, group, threads| lane_group(lane, network, &slices(group), opts.neural, threads),
+                                |p, _| p,
+                            )
+                        })
+                    },
+                )?
             }
             None if buf.is_empty() => Vec::new(),
             None => {

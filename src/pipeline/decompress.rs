@@ -2,12 +2,14 @@
 //! over the one [`FrameReader`].
 
 use std::io::{Read, Write};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::batch::{in_groups, thread_pool};
 use super::lanes::Lanes;
-use super::{looks_like_text, Stats, BATCH_BLOCKS, BATCH_BYTES, STREAMS_PER_GROUP};
+use super::{looks_like_text, reporting, Stats, BATCH_BLOCKS, BATCH_BYTES, STREAMS_PER_GROUP};
 use crate::codec::cm::Lane;
 use crate::codec::coder::{DecodeOrReplay, Decoder};
 use crate::codec::stream::{code_in_lockstep, code_on_lane, BlockStream};
@@ -212,7 +214,9 @@ fn verify(blocks: &[(BlockHeader, Vec<u8>)], decoded: &[Decoded]) -> Result<()> 
     Ok(())
 }
 
-/// Decompresses every frame of `input` to `output` (or only verifies when `output` is `None`).
+/// Decompresses every frame of `input` to `output` (or only verifies when `output` is `None`);
+/// `progress` gets the compressed bytes decoded so far, every 100 ms or so (within a batch of a
+/// context-mixing frame, estimated from the bytes it has decoded).
 pub fn decompress(
     models: &(impl ModelResolver + ?Sized),
     input: &mut (impl Read + ?Sized),
@@ -220,7 +224,7 @@ pub fn decompress(
     threads: usize,
     progress: &dyn Fn(u64),
 ) -> Result<Stats> {
-    Decoding { threads, analyse: false, progress, output }.run(models, input)
+    Decoding::new(threads, false, progress, output).run(models, input)
 }
 
 /// Decodes `input` without writing it and measures the bits each mixture component saved
@@ -231,7 +235,7 @@ pub fn analyse(
     threads: usize,
     progress: &dyn Fn(u64),
 ) -> Result<Stats> {
-    Decoding { threads, analyse: true, progress, output: None }.run(models, input)
+    Decoding::new(threads, true, progress, None).run(models, input)
 }
 
 /// One decoding run's settings and sink.
@@ -240,6 +244,9 @@ struct Decoding<'p, 'o> {
     analyse: bool,
     progress: &'p dyn Fn(u64),
     output: Option<&'o mut dyn Write>,
+    /// Where the lanes count the bytes they decode, and the compressed bytes reported so far.
+    counter: Arc<AtomicU64>,
+    reported: u64,
 }
 
 /// The frame being decoded.
@@ -252,7 +259,11 @@ struct Frame<'a> {
     pending_bytes: usize,
 }
 
-impl Decoding<'_, '_> {
+impl<'p, 'o> Decoding<'p, 'o> {
+    fn new(threads: usize, analyse: bool, progress: &'p dyn Fn(u64), output: Option<&'o mut dyn Write>) -> Self {
+        Self { threads, analyse, progress, output, counter: Arc::default(), reported: 0 }
+    }
+
     fn run(mut self, models: &(impl ModelResolver + ?Sized), input: &mut (impl Read + ?Sized)) -> Result<Stats> {
         let pool = thread_pool(self.threads)?;
         let mut reader = FrameReader::new(input);
@@ -268,6 +279,7 @@ impl Decoding<'_, '_> {
                     let lanes = match h.cm {
                         Some(p) => {
                             let mut lanes = Lanes::new(p, h.profile == Profile::Hybrid, 1)?;
+                            lanes.count_into(&self.counter);
                             if self.analyse {
                                 lanes.analyse();
                             }
@@ -294,12 +306,12 @@ impl Decoding<'_, '_> {
                         }
                     };
                     if full {
-                        self.flush(&pool, f, &mut stats)?;
+                        self.flush(&pool, f, &mut stats, reader.bytes_read())?;
                     }
                 }
                 Item::End(e) => {
                     let mut f = frame.take().expect("the reader yields a frame before its end");
-                    self.flush(&pool, &mut f, &mut stats)?;
+                    self.flush(&pool, &mut f, &mut stats, reader.bytes_read())?;
                     if e.crc != f.crc.finalize() {
                         return Err(FormatError::Checksum { region: Region::Frame }.into());
                     }
@@ -313,11 +325,16 @@ impl Decoding<'_, '_> {
         Ok(stats)
     }
 
-    /// Decodes the frame's pending blocks and writes them out.
-    fn flush(&mut self, pool: &rayon::ThreadPool, f: &mut Frame, stats: &mut Stats) -> Result<()> {
+    /// Decodes the frame's pending blocks and writes them out; `read`: the compressed bytes read
+    /// so far.
+    fn flush(&mut self, pool: &rayon::ThreadPool, f: &mut Frame, stats: &mut Stats, read: u64) -> Result<()> {
         let decoded = match f.lanes.as_mut() {
             Some(lanes) => {
-                pool.install(|| decode_cm_batch(lanes, f.how.model.map(|m| (m, m.engine_for(f.how.arith))), f.how.transforms, &f.pending))?
+                let (start, packed, len) = (self.reported, read.saturating_sub(self.reported), f.pending_bytes.max(1) as u64);
+                let report = |n: u64| (self.progress)(start + packed * n.min(len) / len);
+                let network = f.how.model.map(|m| (m, m.engine_for(f.how.arith)));
+                let (how, pending) = (&f.how, &f.pending);
+                reporting(&self.counter, report, || pool.install(|| decode_cm_batch(lanes, network, how.transforms, pending)))?
             }
             None => pool.install(|| decode_batch(f.how, &f.pending, self.threads))?,
         };
@@ -338,7 +355,8 @@ impl Decoding<'_, '_> {
         }
         f.pending.clear();
         f.pending_bytes = 0;
-        (self.progress)(stats.output_bytes);
+        self.reported = read;
+        (self.progress)(read);
         Ok(())
     }
 }

@@ -5,6 +5,9 @@
 //! whole groups of `lanes x streams` ([`Lanes::group`]), so each lane's predictor sees the same
 //! bytes in the same order in both directions, whatever the thread count.
 
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use crate::codec::cm::Lane;
@@ -35,6 +38,11 @@ impl Lanes {
         let streams = usize::from(p.streams);
         let lanes = (0..p.lanes).map(|_| Lane::new(u32::from(p.table_bits), p.revision, network, streams)).collect();
         Ok(Self { lanes, streams, dealt: 0, share: p.share && p.lanes > 1, last_group: Vec::new() })
+    }
+
+    /// From now on, counts the bytes the lanes code into `counter` (for progress reports).
+    pub(super) fn count_into(&mut self, counter: &Arc<AtomicU64>) {
+        self.lanes.iter_mut().for_each(|l| l.progress = Some(Arc::clone(counter)));
     }
 
     /// From now on, also measures what each component of the predictors saves.

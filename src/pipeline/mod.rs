@@ -14,6 +14,8 @@ mod lanes;
 pub use compress::compress;
 pub use decompress::{analyse, decompress, inspect};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::codec::latent::LatentSearch;
 use crate::codec::stream::SegmentCounts;
 use crate::format::{BlockHeader, CmParams, Method, NetArith, Profile};
@@ -177,6 +179,27 @@ impl Stats {
             self.profiles.push(profile);
         }
     }
+}
+
+/// Runs `work` (a batch of a context-mixing frame, whose lanes count the bytes they code into
+/// `counter`) on a thread of its own, while this thread reports `report(bytes counted)` every
+/// 100 ms: progress within a batch, which takes many seconds where the network runs. Reports
+/// only: nothing coded depends on it.
+fn reporting<R: Send>(counter: &AtomicU64, report: impl Fn(u64), work: impl FnOnce() -> R + Send) -> R {
+    counter.store(0, Ordering::Relaxed);
+    let caller = std::thread::current();
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            let r = work();
+            caller.unpark();
+            r
+        });
+        while !worker.is_finished() {
+            std::thread::park_timeout(std::time::Duration::from_millis(100));
+            report(counter.load(Ordering::Relaxed));
+        }
+        worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 #[cfg(test)]

@@ -207,18 +207,27 @@ fn builtin_model_round_trip() {
 }
 
 #[test]
-fn files_of_the_retired_default_networks_decompress() {
+fn files_of_the_retired_default_networks_decompress_or_name_the_feature_that_does() {
     // `s2s2s compress -6` and `-6 --profile mixed` (the network in int8 within context mixing, and
     // in f32 mixed with the token models) of text.txt, made with each retired default network
-    // while it was the default
+    // while it was the default; a build without the feature `retired-networks` refuses them
+    // with one line that names it
     let text = std::fs::read("tests/golden/text.txt").unwrap();
     for network in ["default-1", "default-2", "default-3", "default-4"] {
         for name in ["text.txt-6.s2s", "text.txt-6-mixed.s2s"] {
             let packed = format!("tests/golden/builtin-{network}/{name}");
             let info = s2s().arg("info").arg(&packed).assert().success().get_output().stdout.clone();
             assert!(String::from_utf8_lossy(&info).contains(&format!("(built-in {network})")), "{packed}");
-            let out = s2s().args(["decompress", "-c", "-T2"]).arg(&packed).assert().success().get_output().stdout.clone();
-            assert_eq!(out, text, "{packed}");
+            let run = s2s().args(["decompress", "-c", "-T2"]).arg(&packed).output().unwrap();
+            if cfg!(feature = "retired-networks") {
+                assert!(run.status.success(), "{packed}");
+                assert_eq!(run.stdout, text, "{packed}");
+            } else {
+                let err = String::from_utf8_lossy(&run.stderr);
+                assert_eq!(run.status.code(), Some(1), "{packed}");
+                assert!(err.contains(network) && err.contains("--features retired-networks"), "{packed}: {err}");
+                assert_eq!(err.lines().count(), 1, "{err}");
+            }
         }
     }
 }

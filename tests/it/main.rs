@@ -3,6 +3,7 @@
 //! its process's peak memory.
 
 mod cli;
+mod cli_output;
 mod cli_safety;
 mod common;
 mod fuzz_regressions;

@@ -35,7 +35,7 @@ fn info_of_a_file() {
     let text = "The quick brown fox jumps over the lazy dog.\n".repeat(40);
     let packed = s2s().args(["--model", "tests/data/tiny", "-c"]).write_stdin(text).output().unwrap().stdout;
     std::fs::write(dir.path().join("fox.s2s"), packed).unwrap();
-    insta::assert_snapshot!(seen(s2s().arg("info").arg(dir.path().join("fox.s2s")), Some(&dir)));
+    insta::assert_snapshot!(seen(s2s().args(["info", "-v"]).arg(dir.path().join("fox.s2s")), Some(&dir)));
     insta::assert_snapshot!(seen(s2s().arg("-l").arg(dir.path().join("fox.s2s")), Some(&dir)));
 }
 

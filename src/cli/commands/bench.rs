@@ -41,11 +41,11 @@ impl Matrix {
         match self {
             Matrix::Default => {
                 let l = tuning.level();
-                vec![(format!("-{} {}", tuning.level, l.profile.name()), l)]
+                vec![(format!("-{} {}", tuning.number(), l.profile.name()), l)]
             }
             Matrix::Profiles => [Profile::Cm, Profile::Neural, Profile::Adaptive, Profile::Mixed, Profile::Hybrid]
                 .iter()
-                .map(|&p| (p.name().to_owned(), level(tuning.level, Overrides { profile: Some(p), ..tuning.overrides() })))
+                .map(|&p| (p.name().to_owned(), level(tuning.number(), Overrides { profile: Some(p), ..tuning.overrides() })))
                 .collect(),
             Matrix::Levels => (1..=9).map(|n| (format!("-{n}"), level(n, tuning.overrides()))).collect(),
             Matrix::Latents => {
@@ -69,7 +69,7 @@ pub fn run(common: &Common, files: &[PathBuf], matrix: Matrix, tuning: &Tuning) 
         bail!("bench needs at least one file");
     }
     let registry = registry(common)?;
-    let threads = threads(common.threads);
+    let threads = threads(common);
     let setups = matrix
         .configs(tuning)
         .into_iter()

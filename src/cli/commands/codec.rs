@@ -1,22 +1,23 @@
 //! `compress`, `decompress` (and the flag forms) and `test`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use s2s2s::{pipeline, ModelRegistry, Options, PreparedModel};
+use s2s2s::{pipeline, ModelRegistry, Options, PreparedModel, Stats};
 
 use super::super::args::{Common, FileArgs};
 use super::super::files::{self, check_sink, inputs_or_stdin, is_stdin, output_for, Direction, OutputRules, Sink};
-use super::super::report::{progress_bar, verbose_line};
-use super::super::{registry, threads};
+use super::super::report::{progress_bar, summaries, summary_line, Totals};
+use super::super::{error_line, registry, threads};
 
 /// What one run codes with: the model to compress with, or the registry decoders look in.
 struct Coding<'a> {
     dir: Direction,
     registry: &'a ModelRegistry,
     compressor: Option<(Option<&'a PreparedModel>, Options)>,
+    level: Option<u8>,
     threads: usize,
     quiet: bool,
 }
@@ -28,7 +29,7 @@ pub fn run(common: &Common, args: &FileArgs, dir: Direction) -> Result<ExitCode>
         anyhow::bail!("-o takes one input file");
     }
     let registry = registry(common)?;
-    let threads = threads(common.threads);
+    let threads = threads(common);
     let compressor = match dir {
         Direction::Compress => {
             let level = args.tuning.level();
@@ -49,59 +50,90 @@ pub fn run(common: &Common, args: &FileArgs, dir: Direction) -> Result<ExitCode>
         }
         Direction::Decompress => None,
     };
-    let coding = Coding { dir, registry: &registry, compressor, threads, quiet: common.quiet };
+    let level = (dir == Direction::Compress).then(|| args.tuning.number());
+    let coding = Coding { dir, registry: &registry, compressor, level, threads, quiet: common.quiet };
     let rules = OutputRules { output: args.output.as_deref(), stdout: args.stdout, force: args.force };
-    let mut failed = false;
+    let summarise = summaries(common.verbose, common.quiet);
+    let what = if dir == Direction::Compress { "compressed" } else { "decompressed" };
+    let mut totals = Totals::default();
     for input in &files {
-        if let Err(e) = one_file(common, &coding, input, &rules, args.rm) {
-            eprintln!("{}", super::super::error_line(&e));
-            failed = true;
+        let t = Instant::now();
+        match one_file(&coding, input, &rules, args.rm) {
+            Ok(stats) => {
+                let secs = t.elapsed().as_secs_f64();
+                if summarise {
+                    eprintln!("{}", summary_line(what, input, &stats, secs, dir, coding.level));
+                }
+                totals.add(&stats, secs, dir);
+            }
+            Err(e) => {
+                eprintln!("{}", error_line(&e));
+                totals.failed += 1;
+            }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    if summarise && files.len() > 1 {
+        eprintln!("{}", totals.line(what));
+    }
+    Ok(if totals.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn one_file(common: &Common, coding: &Coding, input: &Path, rules: &OutputRules, rm: bool) -> Result<()> {
+/// Codes one input to its output. Each error names one path: the input's, or the output's
+/// where the output is at fault.
+fn one_file(coding: &Coding, input: &Path, rules: &OutputRules, rm: bool) -> Result<Stats> {
     let sink = output_for(input, rules, coding.dir)?;
     check_sink(input, &sink, coding.dir, rules.force)?;
-    let t = Instant::now();
     let stats = files::process(input, &sink, rules.force, &|r, w, len| {
-        // decompression reports output bytes, whose total is not known in advance
-        let pb = progress_bar(if coding.dir == Direction::Compress { len } else { None }, coding.quiet);
-        let tick = |n: u64| pb.set_position(n);
+        let pb = progress_bar(len, coding.quiet, coding.dir);
         let stats = match &coding.compressor {
-            Some((m, opts)) => pipeline::compress(*m, r, w, opts, &tick),
-            None => pipeline::decompress(coding.registry, r, Some(w), coding.threads, &tick),
+            // (the compressor reports input bytes coded)
+            Some((m, opts)) => pipeline::compress(*m, r, w, opts, &|n| pb.set_position(n)),
+            // (the decompressor reports compressed bytes decoded)
+            None => pipeline::decompress(coding.registry, r, Some(w), coding.threads, &|n| pb.set_position(n)),
         };
         pb.finish_and_clear();
-        Ok(stats?)
-    })
-    .with_context(|| input.display().to_string())?;
-    if common.verbose && !common.quiet {
-        let what = if coding.dir == Direction::Compress { "compressed" } else { "decompressed" };
-        eprintln!("{}", verbose_line(what, input, &stats, t.elapsed().as_secs_f64(), coding.dir));
-    }
+        stats.with_context(|| input.display().to_string())
+    })?;
     // only once the output is a regular file of its own (not -c, not -o /dev/null)
     let kept = matches!(&sink, Sink::File(o) if std::fs::metadata(o).is_ok_and(|m| m.is_file()));
     if rm && !is_stdin(input) && kept {
         std::fs::remove_file(input).with_context(|| format!("{}: cannot remove", input.display()))?;
     }
-    Ok(())
+    Ok(stats)
 }
 
-/// Decompresses each file without writing anything; stops at the first that fails.
-pub fn test(common: &Common, files: &[std::path::PathBuf]) -> Result<ExitCode> {
+/// Decompresses each file without writing anything; a bad file is reported and the rest go on
+/// (as gzip and xz do), and the exit code says whether any failed.
+pub fn test(common: &Common, files: &[PathBuf]) -> Result<ExitCode> {
     let registry = registry(common)?;
-    for f in &inputs_or_stdin(files) {
+    let files = inputs_or_stdin(files);
+    let mut totals = Totals::default();
+    for f in &files {
         let t = Instant::now();
-        let mut src = files::Source::open(f)?;
-        let stats = pipeline::decompress(&registry, &mut src.reader, None, threads(common.threads), &|_| {})
-            .with_context(|| f.display().to_string())?;
-        if common.verbose && !common.quiet {
-            eprintln!("{}", verbose_line("verified", f, &stats, t.elapsed().as_secs_f64(), Direction::Decompress));
-        } else if !common.quiet {
-            eprintln!("{}: OK", f.display());
+        let verified = files::Source::open(f).and_then(|mut src| {
+            let pb = progress_bar(src.len(), common.quiet, Direction::Decompress);
+            let stats = pipeline::decompress(&registry, &mut src.reader, None, threads(common), &|n| pb.set_position(n));
+            pb.finish_and_clear();
+            stats.with_context(|| f.display().to_string())
+        });
+        match verified {
+            Ok(stats) => {
+                let secs = t.elapsed().as_secs_f64();
+                if common.verbose && !common.quiet {
+                    eprintln!("{}", summary_line("OK,", f, &stats, secs, Direction::Decompress, None));
+                } else if !common.quiet {
+                    eprintln!("{}: OK", f.display());
+                }
+                totals.add(&stats, secs, Direction::Decompress);
+            }
+            Err(e) => {
+                eprintln!("{}", error_line(&e));
+                totals.failed += 1;
+            }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    if common.verbose && !common.quiet && files.len() > 1 {
+        eprintln!("{}", totals.line("verified"));
+    }
+    Ok(if totals.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
