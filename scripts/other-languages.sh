@@ -37,4 +37,4 @@ SUMS
 )
 [ -n "${FETCH_ONLY:-}" ] && exit 0
 files=$(printf "$d/fortunes-%s.txt " $fortunes)
-LEVELS=${LEVELS:-1 2 6} FILES="$files $d/man-de.roff $d/man-ja.roff" scripts/heldout-bench.sh "$@"
+DATA=outside LEVELS=${LEVELS:-1 2 6} FILES="$files $d/man-de.roff $d/man-ja.roff" scripts/heldout-bench.sh "$@"

@@ -31,4 +31,4 @@ eb714d297b468da91b6ca32baefb000279a3e3740b09f8a87db24fe58e010b1a  poems.txt
 SUMS
 )
 [ -n "${FETCH_ONLY:-}" ] && exit 0
-LEVELS=${LEVELS:-1 2 6} FILES="$d/moby_wrap_crlf.txt $d/moby_lines.txt $d/devil.txt $d/poems.txt" scripts/heldout-bench.sh "$@"
+DATA=outside LEVELS=${LEVELS:-1 2 6} FILES="$d/moby_wrap_crlf.txt $d/moby_lines.txt $d/devil.txt $d/poems.txt" scripts/heldout-bench.sh "$@"

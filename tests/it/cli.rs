@@ -67,7 +67,7 @@ fn info_reports_blocks_and_model() {
     let src = write(&dir, "b.txt", &sample());
     tiny().arg("compress").arg(&src).assert().success();
     tiny()
-        .arg("info")
+        .args(["info", "-v"])
         .arg(dir.path().join("b.txt.s2s"))
         .assert()
         .success()
@@ -82,7 +82,7 @@ fn profiles_are_recorded_and_components_reported() {
         // the CLI records the profile
         let src = write(&dir, &format!("{cli}.rs"), &text);
         tiny().args(["compress", "--profile", cli]).arg(&src).assert().success();
-        let out = tiny().arg("info").arg(dir.path().join(format!("{cli}.rs.s2s"))).assert().success().get_output().stdout.clone();
+        let out = tiny().args(["info", "-v"]).arg(dir.path().join(format!("{cli}.rs.s2s"))).assert().success().get_output().stdout.clone();
         assert!(String::from_utf8(out).unwrap().contains(&format!("profile        {cli}")));
         // component savings need model-coded blocks: force them through the library
         let codec = s2s2s::PreparedModel::new(s2s2s::Model::load(Path::new(TINY)).unwrap()).unwrap();
@@ -216,7 +216,7 @@ fn files_of_the_retired_default_networks_decompress_or_name_the_feature_that_doe
     for network in ["default-1", "default-2", "default-3", "default-4"] {
         for name in ["text.txt-6.s2s", "text.txt-6-mixed.s2s"] {
             let packed = format!("tests/golden/builtin-{network}/{name}");
-            let info = s2s().arg("info").arg(&packed).assert().success().get_output().stdout.clone();
+            let info = s2s().args(["info", "-v"]).arg(&packed).assert().success().get_output().stdout.clone();
             assert!(String::from_utf8_lossy(&info).contains(&format!("(built-in {network})")), "{packed}");
             let run = s2s().args(["decompress", "-c", "-T2"]).arg(&packed).output().unwrap();
             if cfg!(feature = "retired-networks") {
@@ -272,7 +272,7 @@ fn every_level_round_trips_with_its_built_in_model() {
         // context mixing (the predictor's fifth revision) is version 13 at every level
         let version = std::fs::read(&packed).unwrap()[4];
         assert_eq!(version, 13, "-{n}");
-        let info = s2s().arg("info").arg(&packed).assert().success().get_output().stdout.clone();
+        let info = s2s().args(["info", "-v"]).arg(&packed).assert().success().get_output().stdout.clone();
         let info = String::from_utf8(info).unwrap();
         let (model, profile) = if n <= 2 {
             ("none", "cm")

@@ -143,7 +143,7 @@ fn concurrent_processes_give_identical_outputs() {
     for o in &outs[1..] {
         assert!(std::fs::read(o).unwrap() == first, "{}", o.display());
     }
-    let info = s2s().arg("info").arg(&outs[0]).assert().success().get_output().stdout.clone();
+    let info = s2s().args(["info", "-v"]).arg(&outs[0]).assert().success().get_output().stdout.clone();
     assert!(String::from_utf8_lossy(&info).contains("1 neural"), "the built-in model must code this text");
 }
 
