@@ -8,7 +8,7 @@ This script repeats that procedure exactly on `models/default-1/` (that network,
 f16 weights) and prints both, plus the
 same network through a plain (non-SDPA) attention as a second opinion on the numerics.
 
-    python3 train/check_port.py [--model models/default-1] [--corpus ../shared/corpus]
+    python3 train/check_port.py [--model models/default-1] [--corpus corpus]
 """
 import argparse
 import math
@@ -79,7 +79,8 @@ def manual_logits(model, enc_ids, pad, dec_in):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=os.path.join(HERE, "..", "models", "default-1"))
-    ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "shared", "corpus"))
+    ap.add_argument("--corpus", default=os.path.join(HERE, "..", "corpus"),
+                    help="folder of the corpus sources NAME.xz (train/build-corpus.sh corpus)")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)

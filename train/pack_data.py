@@ -1,7 +1,7 @@
 """Packs the training data for a GPU run into one folder that fits the device machine's limit.
 
 The device machine gets the git working tree plus at most 64 MiB in all (the tree is ~12 MB), no
-network and no Rust. The corpus (../shared/corpus, 73 MB of xz) is too big and does not travel,
+network and no Rust. The corpus (corpus/, 73 MB of xz, see docs/CORPUS.md) is too big and does not travel,
 so this script ships pre-tokenized data instead:
 
     nice -n 19 python3 train/pack_data.py --cache /root/s2s2s-longrun/cache --out scratch/gpu-data
@@ -93,7 +93,9 @@ def main():
     ap.add_argument("--work", default=os.path.join(REPO, "scratch", "gpu-data-work"), help="compressed blocks (reused)")
     ap.add_argument("--cache", default=os.path.join(REPO, "scratch", "token-cache"),
                     help="pretrain.py token cache (filled from --corpus where files are missing)")
-    ap.add_argument("--corpus", default=os.path.join(REPO, "..", "shared", "corpus"))
+    ap.add_argument("--corpus", default=os.path.join(REPO, "corpus"),
+                    help="folder of the corpus sources NAME.xz (default: corpus/ of the repository, made by "
+                         "train/build-corpus.sh corpus)")
     ap.add_argument("--tokenizer", default=os.path.join(REPO, "models", "tokenizer.json"))
     ap.add_argument("--crlf-share", type=float, default=0.15)
     ap.add_argument("--budget", type=int, default=50_000_000, help="bytes of the packed folder")

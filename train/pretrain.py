@@ -59,7 +59,9 @@ def parse_args(argv=None):
     ap.add_argument("--minutes", type=float, default=0, help="wall-clock budget of this invocation, setup included (0: none)")
     ap.add_argument("--init", default=os.path.join(REPO, "models"), help="model directory to start from ('scratch': random init)")
     ap.add_argument("--toy", action="store_true", help="tiny network from scratch on 150 kB per source (smoke test)")
-    ap.add_argument("--corpus", default=os.path.join(REPO, "..", "shared", "corpus"))
+    ap.add_argument("--corpus", default=os.path.join(REPO, "corpus"),
+                    help="folder of the corpus sources NAME.xz (default: corpus/ of the repository, made by "
+                         "train/build-corpus.sh corpus)")
     ap.add_argument("--data", default=None, help="packed token folder of train/pack_data.py, instead of --corpus")
     ap.add_argument("--max-tokens", type=int, default=0, help="with --data: tokens of each source's training and validation split (0: all)")
     ap.add_argument("--ckpt", default=None, help="full training state (weights, AdamW, step): default OUT/ckpt.pt, "

@@ -79,7 +79,7 @@ impl Profile {
 /// hash table's 16-byte buckets, byte 1 the number of lanes (independent predictors, dealt
 /// blocks round-robin), byte 2 (format version 6, else 0) the streams of each lane (blocks it
 /// codes at once), byte 3 (format version 8, else 0) 1 where the lanes share what they learn,
-/// byte 4 (format version 9, else 0; 2 from version 11, 3 from 12) the predictor's [`CmRevision`], byte 5 (format version 10,
+/// byte 4 (format version 9, else 0; 2 from version 11, 3 from 12, 4 from 13) the predictor's [`CmRevision`], byte 5 (format version 10,
 /// else 0) the network's [`NetArith`]; the other 10 bytes zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CmParams {
