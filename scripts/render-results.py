@@ -114,11 +114,19 @@ def totals(rows, tool):
 def provenance(rows, command):
     r = rows[0]
     data = {"validation": "validation split (same sources as the training text)", "outside": "outside text"}[r["data"]]
+    # (a set may join rows of several runs: say which tools each run measured)
+    runs = {}
+    for row in rows:
+        runs.setdefault((row["date"], row["commit"], row["command"]), []).append(row["tool"])
+    where = "; ".join(
+        f"{', '.join(dict.fromkeys(tools))}: {date} at commit `{commit}` (`{cmd}`)" for (date, commit, cmd), tools in runs.items()
+    )
     return (
-        f"Data: {data}. Measured {r['date']} on {r['cpu']} (kernel `{r['kernel']}`), s2s2s {r['version'] if r['tool'].startswith('s2s2s') else ''} "
-        f"at commit `{r['commit']}` on {r['threads']} threads, the others on one (zpaq on two); wall-clock "
-        f"seconds, peak resident memory, every round trip checked. Command: `{command}`."
-    ).replace("s2s2s  at", "s2s2s at")
+        f"Data: {data}. Measured on {r['cpu']} (kernel `{r['kernel']}`), s2s2s on {r['threads']} threads, the others "
+        f"on one (zpaq on two); wall-clock seconds, peak resident memory, every round trip checked. "
+        + (f"Command: `{command}`." if len(runs) == 1 else f"Runs: {where}.")
+        + (f" Rows of {r['date']} at commit `{r['commit']}`." if len(runs) == 1 else "")
+    )
 
 
 def tool_table(rows):

@@ -11,8 +11,8 @@ use s2s2s::{format, LatentSearch, NetArith, Profile};
 /// Used like gzip or xz: `s2s2s FILE` compresses to FILE.s2s, `s2s2s -d FILE.s2s` restores
 /// FILE, and with no file it filters standard input to standard output (`tar -I s2s2s` works;
 /// S2S2S_LEVEL and S2S2S_THREADS set what it cannot pass as flags). Levels 1-2 are context mixing
-/// alone (250-400 KB/s); levels 3-9 add the network (the default, 6: 15-20 KB/s on two cores,
-/// 12% smaller on English text). Any level's file decompresses without flags.
+/// alone (250-400 KB/s); levels 3-9 add the network (the default, 6: about 30 KB/s on two
+/// cores, 12% smaller on English text). Any level's file decompresses without flags.
 #[derive(Parser)]
 #[command(name = "s2s2s", version, about, propagate_version = true)]
 pub struct Cli {

@@ -163,7 +163,7 @@ Compress to notes.txt.s2s at level 6, keeping notes.txt.
 Restore notes.txt.
 .TP
 .B s2s2s \-2 \-v *.log
-Compress each log at level 2 (context mixing alone, about 15 times faster), with a summary line each and totals.
+Compress each log at level 2 (context mixing alone, about 10 times faster), with a summary line each and totals.
 .TP
 .B s2s2s \-dc notes.txt.s2s | less
 Decompress to standard output.
