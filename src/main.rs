@@ -10,9 +10,13 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    // (`--version`'s text is worked out at run time: the CPU's kernel, the networks built in)
-    let command = cli::args::Cli::command().long_version(&*Box::leak(cli::version::long().into_boxed_str()));
-    let parsed = command.try_get_matches_from(cli::args::expand_level_flags(std::env::args_os()));
+    let args = cli::args::expand_level_flags(std::env::args_os());
+    let mut command = cli::args::Cli::command();
+    // (`--version`'s text is worked out at run time, loading the networks: only when asked for)
+    if args.iter().any(|a| a == "--version") {
+        command = command.long_version(&*Box::leak(cli::version::long().into_boxed_str()));
+    }
+    let parsed = command.try_get_matches_from(args);
     let args = match parsed.and_then(|m| cli::args::Cli::from_arg_matches(&m)) {
         Ok(a) => a,
         Err(e) => {

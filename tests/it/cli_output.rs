@@ -7,19 +7,12 @@ use std::process::Command as Process;
 
 use tempfile::TempDir;
 
-use crate::common::s2s;
+use crate::common::{self, s2s};
 
-/// Exit code, stdout and stderr of a run, with the temporary directory's path replaced and the
-/// figures that vary from run to run (seconds, speeds, memory) masked.
+/// What a run shows ([`common::seen`]), with the figures that vary from run to run (seconds,
+/// speeds, memory) masked.
 fn seen(cmd: &mut assert_cmd::Command, dir: &TempDir) -> String {
-    let out = cmd.output().unwrap();
-    let text = format!(
-        "exit {}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    mask(&text.replace(&dir.path().display().to_string(), "[DIR]"))
+    mask(&common::seen(cmd, Some(dir)))
 }
 
 /// Replaces the number after each of "in ", ", " (before " KB/s") and "peak memory " with `#`.

@@ -23,3 +23,18 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Exit code, stdout and stderr of a run, with the temporary directory's path replaced.
+pub fn seen(cmd: &mut Command, dir: Option<&tempfile::TempDir>) -> String {
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "exit {}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match dir {
+        Some(d) => text.replace(&d.path().display().to_string(), "[DIR]"),
+        None => text,
+    }
+}

@@ -6,22 +6,7 @@ use std::process::Command as Process;
 
 use tempfile::TempDir;
 
-use crate::common::s2s;
-
-/// stdout and stderr of a run, with the temporary directory's path replaced.
-fn seen(cmd: &mut assert_cmd::Command, dir: Option<&TempDir>) -> String {
-    let out = cmd.output().unwrap();
-    let text = format!(
-        "exit {}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    match dir {
-        Some(d) => text.replace(&d.path().display().to_string(), "[DIR]"),
-        None => text,
-    }
-}
+use crate::common::{s2s, seen};
 
 #[test]
 fn help() {
